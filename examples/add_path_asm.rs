@@ -1,0 +1,84 @@
+//! The add paths, compiled as standalone functions so that `.ci/check-add-path.sh` can read
+//! their machine code and check that none contains a locked (read-modify-write) instruction.
+//! `probe_atomic_fetch_add` is the negative control: it must contain one.
+//!
+//! Run `.ci/check-add-path.sh` (x86-64) to see the check; running this example only calls
+//! each probe once.
+
+use shardstat::{Counter, LocalCounter, LocalMax, Max, Min, UpDownCounter};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// `Counter::add`: thread-slot lookup, shard load, add, store.
+#[no_mangle]
+#[inline(never)]
+pub fn probe_counter_add(c: &Counter, n: u64) {
+    c.add(n);
+}
+
+/// `LocalCounter::add`: shard load, add, store.
+#[no_mangle]
+#[inline(never)]
+pub fn probe_local_counter_add(c: &LocalCounter<'_>, n: u64) {
+    c.add(n);
+}
+
+/// `UpDownCounter::add`.
+#[no_mangle]
+#[inline(never)]
+pub fn probe_up_down_add(c: &UpDownCounter, n: i64) {
+    c.add(n);
+}
+
+/// `Max::record` (the first record after a reset is an out-of-line call).
+#[no_mangle]
+#[inline(never)]
+pub fn probe_max_record(m: &Max, v: u64) {
+    m.record(v);
+}
+
+/// `LocalMax::record`.
+#[no_mangle]
+#[inline(never)]
+pub fn probe_local_max_record(m: &LocalMax<'_>, v: u64) {
+    m.record(v);
+}
+
+/// `Min::record`.
+#[no_mangle]
+#[inline(never)]
+pub fn probe_min_record(m: &Min, v: u64) {
+    m.record(v);
+}
+
+/// The negative control: one shared atomic's `fetch_add` is a `lock xadd`.
+#[no_mangle]
+#[inline(never)]
+pub fn probe_atomic_fetch_add(a: &AtomicU64, n: u64) {
+    a.fetch_add(n, Ordering::Relaxed);
+}
+
+fn main() {
+    let (c, u, m, n, a) = (
+        Counter::new(),
+        UpDownCounter::new(),
+        Max::new(),
+        Min::new(),
+        AtomicU64::new(0),
+    );
+    probe_counter_add(black_box(&c), 1);
+    probe_local_counter_add(black_box(&c.local()), 1);
+    probe_up_down_add(black_box(&u), -1);
+    probe_max_record(black_box(&m), 7);
+    probe_local_max_record(black_box(&m.local()), 8);
+    probe_min_record(black_box(&n), 3);
+    probe_atomic_fetch_add(black_box(&a), 1);
+    println!(
+        "counter {}, up-down {}, max {}, min {}, atomic {}",
+        c.get(),
+        u.get(),
+        m.get(),
+        n.get(),
+        a.load(Ordering::Relaxed)
+    );
+}

@@ -1,0 +1,271 @@
+//! [`Counter`]: a monotone `u64` sharded per thread, and its [`LocalCounter`] handle.
+
+use crate::core::{add_owned, Core};
+use crate::sync::AtomicU64;
+use std::fmt;
+use std::marker::PhantomData;
+
+/// A monotone 64-bit counter, sharded per thread: `add` costs a plain load and store on a
+/// cache line that only the calling thread writes.
+///
+/// Each thread that adds gets its own 128-byte shard (on x86-64; one [`CachePadded`] line)
+/// the first time it adds. [`get`](Counter::get) sums the shards. Use it where many threads
+/// add and few read — bytes sent per channel, pages scanned, requests served. Where adds are
+/// rare, or the hot path *reads* the value, a plain [`AtomicU64`](std::sync::atomic::AtomicU64)
+/// is smaller and just as fast.
+///
+/// # Semantics
+/// 1. **Exact at rest.** Once every add happened-before a `get` (the adding threads were
+///    joined, or handed over through a lock or channel), `get` returns the exact sum,
+///    wrapping at `u64::MAX` like [`u64::wrapping_add`].
+/// 2. **Nothing lost, nothing counted twice** — under contention; when a thread exits (its
+///    count stays in the total, and a new thread that is given the exited thread's slot
+///    carries on from it); when threads start while a `get` walks the shards; when a thread
+///    panics after adding.
+/// 3. **Monotone reads.** Without `set`/`reset`, successive `get`s on one thread never
+///    decrease (until the sum wraps).
+/// 4. **Exact, race-free `set`/`reset`.** An add concurrent with `set(v)` is counted on top
+///    of `v` or not at all — never twice, never in part. With no concurrent adds, `get` after
+///    `set(v)` is `v`; every add that starts after `set` returns is counted on top of `v`. A
+///    `get` sees a `set` wholly or not at all.
+/// 5. **No locked instruction on the add path**, and only the owning thread ever writes a
+///    shard: `set` works by adjusting a base, never by writing into shards.
+///
+/// # Memory
+/// One 128-byte shard per thread that has added (64 bytes on targets whose
+/// [`CachePadded`] is 64), allocated in buckets of 1, 2, 4, … shards, so a counter touched by
+/// `T` threads holds at most `2T − 1` shards. Thread slots are reused after a thread exits,
+/// so memory follows the peak number of threads alive at once, not the number ever created.
+/// The `Counter` itself is about 300 bytes.
+///
+/// # Example
+/// ```
+/// use shardstat::Counter;
+///
+/// static PAGES_SENT: Counter = Counter::new();
+///
+/// std::thread::scope(|s| {
+///     for _ in 0..4 {
+///         s.spawn(|| {
+///             for _ in 0..1000 {
+///                 PAGES_SENT.inc();
+///             }
+///         });
+///     }
+/// });
+/// assert_eq!(PAGES_SENT.get(), 4000);
+/// ```
+///
+/// [`CachePadded`]: crossbeam_utils::CachePadded
+pub struct Counter {
+    core: Core<1>,
+}
+
+impl Counter {
+    crate::const_fn! {
+        /// A counter at 0. `const`, so a counter can be a `static`.
+        ///
+        /// ```
+        /// static REQUESTS: shardstat::Counter = shardstat::Counter::new();
+        /// assert_eq!(REQUESTS.get(), 0);
+        /// ```
+        pub fn new() -> Self {
+            Counter { core: Core::new() }
+        }
+    }
+
+    /// Adds `n`, wrapping at `u64::MAX`.
+    ///
+    /// ```
+    /// let bytes = shardstat::Counter::new();
+    /// bytes.add(4096);
+    /// bytes.add(512);
+    /// assert_eq!(bytes.get(), 4608);
+    /// ```
+    #[inline]
+    pub fn add(&self, n: u64) {
+        add_owned(self.core.shard().cell(0), n);
+    }
+
+    /// Adds 1.
+    ///
+    /// ```
+    /// let syncs = shardstat::Counter::new();
+    /// syncs.inc();
+    /// assert_eq!(syncs.get(), 1);
+    /// ```
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1);
+    }
+
+    /// The sum of every thread's adds (since the last `set`/`reset`), wrapping.
+    ///
+    /// Walks one cache line per thread that has added. Adds that happened-before the call are
+    /// all included; adds concurrent with it may or may not be.
+    ///
+    /// ```
+    /// let c = shardstat::Counter::new();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| c.add(2));
+    ///     s.spawn(|| c.add(3));
+    /// });
+    /// assert_eq!(c.get(), 5);
+    /// ```
+    pub fn get(&self) -> u64 {
+        self.core.sum(0)
+    }
+
+    /// Makes the counter read `value`, exactly, even while other threads add: each
+    /// concurrent add is counted on top of `value` or not at all.
+    ///
+    /// Walks the shards once; never writes into them.
+    ///
+    /// ```
+    /// let c = shardstat::Counter::new();
+    /// c.add(10);
+    /// c.set(100);
+    /// c.add(1);
+    /// assert_eq!(c.get(), 101);
+    /// ```
+    pub fn set(&self, value: u64) {
+        self.core.set(0, value);
+    }
+
+    /// Sets the counter to 0 (exactly as [`set(0)`](Counter::set)).
+    ///
+    /// ```
+    /// let c = shardstat::Counter::new();
+    /// c.add(7);
+    /// c.reset();
+    /// assert_eq!(c.get(), 0);
+    /// ```
+    pub fn reset(&self) {
+        self.set(0);
+    }
+
+    /// A handle on the calling thread's shard, for loops that add many times: it skips the
+    /// per-add shard lookup. It cannot leave the thread (it is neither `Send` nor `Sync`).
+    ///
+    /// ```
+    /// let pages = shardstat::Counter::new();
+    /// let local = pages.local();
+    /// for _ in 0..1_000 {
+    ///     local.inc();
+    /// }
+    /// assert_eq!(pages.get(), 1_000);
+    /// ```
+    #[inline]
+    pub fn local(&self) -> LocalCounter<'_> {
+        LocalCounter::new(self.core.shard().cell(0))
+    }
+
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn allocated_shards(&self) -> usize {
+        self.core.allocated_shards()
+    }
+}
+
+impl Default for Counter {
+    /// A counter at 0.
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Counter {
+    /// Shows the current value: `Counter { value: 42 }`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Counter")
+            .field("value", &self.get())
+            .finish()
+    }
+}
+
+/// The calling thread's shard of a [`Counter`] (or of a counter field of a stat group),
+/// found once: [`add`](LocalCounter::add) is then a load and a store, nothing more.
+///
+/// Neither `Send` nor `Sync`: the shard belongs to the thread that made the handle, and
+/// only that thread may write it.
+///
+/// Do not keep one in a thread-local whose destructor runs after the thread has released
+/// its shard slot (another thread may then own the shard); a `LocalCounter` on the stack,
+/// as in the example, is always fine.
+///
+/// ```
+/// use shardstat::Counter;
+///
+/// let zero_pages = Counter::new();
+/// std::thread::scope(|s| {
+///     for _ in 0..2 {
+///         s.spawn(|| {
+///             let local = zero_pages.local();
+///             for _ in 0..500 {
+///                 local.inc();
+///             }
+///         });
+///     }
+/// });
+/// assert_eq!(zero_pages.get(), 1_000);
+/// ```
+pub struct LocalCounter<'a> {
+    cell: &'a AtomicU64,
+    _owner_thread: PhantomData<*const ()>,
+}
+
+impl<'a> LocalCounter<'a> {
+    #[inline]
+    pub(crate) fn new(cell: &'a AtomicU64) -> Self {
+        LocalCounter {
+            cell,
+            _owner_thread: PhantomData,
+        }
+    }
+
+    /// Adds `n` to the counter, wrapping.
+    ///
+    /// ```
+    /// let c = shardstat::Counter::new();
+    /// c.local().add(64);
+    /// assert_eq!(c.get(), 64);
+    /// ```
+    #[inline]
+    pub fn add(&self, n: u64) {
+        add_owned(self.cell, n);
+    }
+
+    /// Adds 1 to the counter.
+    ///
+    /// ```
+    /// let c = shardstat::Counter::new();
+    /// c.local().inc();
+    /// assert_eq!(c.get(), 1);
+    /// ```
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1);
+    }
+
+    /// This thread's shard: what this thread has added in total (before any `set`/`reset`
+    /// is applied, which adjusts the counter's base, not the shards).
+    ///
+    /// ```
+    /// let c = shardstat::Counter::new();
+    /// let local = c.local();
+    /// local.add(3);
+    /// assert_eq!(local.shard_value(), 3);
+    /// ```
+    #[inline]
+    pub fn shard_value(&self) -> u64 {
+        self.cell.load(crate::sync::Ordering::Relaxed)
+    }
+}
+
+impl fmt::Debug for LocalCounter<'_> {
+    /// Shows this thread's shard: `LocalCounter { shard_value: 3 }`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalCounter")
+            .field("shard_value", &self.shard_value())
+            .finish()
+    }
+}
