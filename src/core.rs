@@ -324,6 +324,36 @@ impl<const N: usize> Core<N> {
     }
 }
 
+/// Deliberately wrong variants of the algorithm, for the loom suite's negative controls
+/// (`crate::loom_controls`). Never built outside `cfg(loom)`.
+#[cfg(loom)]
+impl<const N: usize> Core<N> {
+    /// Adds through the shard of thread slot 0, whichever thread calls: two writers per shard.
+    pub(crate) fn add_to_first_shard(&self, slot: usize, n: u64) {
+        let shard = self.shards.get(crate::thread_id::Thread::new(0));
+        add_owned(&shard.cells[slot], n);
+    }
+
+    /// Resets by writing 0 into every shard: a non-owner write racing with the owner's
+    /// load and store.
+    pub(crate) fn zero_every_shard(&self, slot: usize) {
+        self.write_locked(|| {
+            for shard in self.shards.iter() {
+                shard.cells[slot].store(0, Ordering::Relaxed);
+            }
+            self.globals[slot].store(0, Ordering::Relaxed);
+        });
+    }
+
+    /// `sum` without the seqlock retry: may combine a new base with the world before it.
+    pub(crate) fn sum_without_retry(&self, slot: usize) -> u64 {
+        let base = self.globals[slot].load(Ordering::Acquire);
+        self.shards.iter().fold(base, |acc, shard| {
+            acc.wrapping_add(shard.cells[slot].load(Ordering::Relaxed))
+        })
+    }
+}
+
 impl<const N: usize> std::fmt::Debug for Block<N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Block")

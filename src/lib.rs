@@ -100,5 +100,11 @@ pub mod __private {
     pub use crate::core::{Block, Core, SlotKind};
 }
 
+/// Deliberately broken variants for the loom suite's negative controls. Only under
+/// `cfg(loom)`; no semver promise.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_controls;
+
 #[cfg(all(test, not(loom)))]
 mod tests;

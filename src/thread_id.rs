@@ -132,8 +132,11 @@ mod imp {
     //! execution's lazy statics are gone, so each guard holds its own `Arc` of the registry
     //! instead of reaching for the static in `Drop`.
     use super::{lock, Mutex, Registry, Thread};
-    use loom::sync::Arc;
     use std::collections::BinaryHeap;
+    use std::mem::ManuallyDrop;
+    // A `std` Arc: a failing model drops the lazy statics outside the model, where dropping
+    // a loom `Arc` would abort. The mutex inside is loom's, so slot hand-overs are modelled.
+    use std::sync::Arc;
 
     loom::lazy_static! {
         static ref REGISTRY: Arc<Mutex<Registry>> = Arc::new(Mutex::new(Registry {
@@ -145,20 +148,27 @@ mod imp {
     /// Returns the model thread's index to the registry when the model thread finishes.
     struct ThreadGuard {
         thread: Thread,
-        registry: Arc<Mutex<Registry>>,
+        registry: ManuallyDrop<Arc<Mutex<Registry>>>,
     }
 
     loom::thread_local! {
         static GUARD: ThreadGuard = {
             let registry = Arc::clone(&REGISTRY);
             let thread = Thread::new(lock(&registry).acquire());
-            ThreadGuard { thread, registry }
+            ThreadGuard { thread, registry: ManuallyDrop::new(registry) }
         };
     }
 
     impl Drop for ThreadGuard {
         fn drop(&mut self) {
+            // A failing model unwinds and drops thread-locals outside the model, where loom's
+            // primitives can no longer be used: leak instead of aborting the test run.
+            if std::thread::panicking() {
+                return;
+            }
             lock(&self.registry).release(self.thread.id);
+            // SAFETY: `registry` is dropped exactly once, here, and not used afterwards.
+            unsafe { ManuallyDrop::drop(&mut self.registry) };
         }
     }
 
