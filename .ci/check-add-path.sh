@@ -22,7 +22,8 @@ body() {
 }
 status=0
 for f in probe_counter_add probe_local_counter_add probe_up_down_add \
-         probe_max_record probe_local_max_record probe_min_record; do
+         probe_max_record probe_local_max_record probe_min_record \
+         probe_group_field_add probe_group_update; do
     code=$(body "$f")
     if [ -z "$code" ]; then
         echo "check-add-path: $f not found in $asm"; status=1; continue

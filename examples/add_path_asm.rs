@@ -5,7 +5,19 @@
 //! Run `.ci/check-add-path.sh` (x86-64) to see the check; running this example only calls
 //! each probe once.
 
-use shardstat::{Counter, LocalCounter, LocalMax, Max, Min, UpDownCounter};
+use shardstat::{stats, Counter, LocalCounter, LocalMax, Max, Min, UpDownCounter};
+
+stats! {
+    /// A two-field group, for the group add paths.
+    #[snapshot = PairSnapshot]
+    #[local = PairLocal]
+    pub struct Pair {
+        /// A counter field.
+        pub pages: Counter,
+        /// Another.
+        pub bytes: Counter,
+    }
+}
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -51,6 +63,24 @@ pub fn probe_min_record(m: &Min, v: u64) {
     m.record(v);
 }
 
+/// A group field's add (`group.field().add(n)`).
+#[no_mangle]
+#[inline(never)]
+pub fn probe_group_field_add(g: &Pair, n: u64) {
+    g.bytes().add(n);
+}
+
+/// A consistent two-field step through a group's local handle: the sequence-count bracket
+/// is plain stores too.
+#[no_mangle]
+#[inline(never)]
+pub fn probe_group_update(l: &PairLocal<'_>, n: u64) {
+    l.update(|l| {
+        l.pages.inc();
+        l.bytes.add(n);
+    });
+}
+
 /// The negative control: one shared atomic's `fetch_add` is a `lock xadd`.
 #[no_mangle]
 #[inline(never)]
@@ -73,12 +103,16 @@ fn main() {
     probe_local_max_record(black_box(&m.local()), 8);
     probe_min_record(black_box(&n), 3);
     probe_atomic_fetch_add(black_box(&a), 1);
+    let pair = Pair::new();
+    probe_group_field_add(black_box(&pair), 4096);
+    probe_group_update(black_box(&pair.local()), 4096);
     println!(
-        "counter {}, up-down {}, max {}, min {}, atomic {}",
+        "counter {}, up-down {}, max {}, min {}, atomic {}, group {:?}",
         c.get(),
         u.get(),
         m.get(),
         n.get(),
-        a.load(Ordering::Relaxed)
+        a.load(Ordering::Relaxed),
+        pair.snapshot()
     );
 }

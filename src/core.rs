@@ -315,11 +315,13 @@ impl<const N: usize> Core<N> {
         });
     }
 
-    /// Whether `block` is the calling thread's own shard (never allocates).
+    /// Whether `block` is the calling thread's own shard. Never allocates a thread slot: a
+    /// thread without one owns no shard (and taking one here could hand it the very slot
+    /// whose odd sequence count it just read from an exiting owner).
     #[cold]
     fn is_own(&self, block: &Block<N>) -> bool {
-        self.shards
-            .try_get(current_thread())
+        crate::thread_id::try_current()
+            .and_then(|thread| self.shards.try_get(thread))
             .is_some_and(|own| std::ptr::eq::<Block<N>>(&**own, block))
     }
 }

@@ -1,6 +1,7 @@
 //! [`Counter`]: a monotone `u64` sharded per thread, and its [`LocalCounter`] handle.
 
 use crate::core::{add_owned, Core};
+use crate::group::CounterField;
 use crate::sync::AtomicU64;
 use std::fmt;
 use std::marker::PhantomData;
@@ -84,7 +85,7 @@ impl Counter {
     /// ```
     #[inline]
     pub fn add(&self, n: u64) {
-        add_owned(self.core.shard().cell(0), n);
+        self.field().add(n);
     }
 
     /// Adds 1.
@@ -113,7 +114,7 @@ impl Counter {
     /// assert_eq!(c.get(), 5);
     /// ```
     pub fn get(&self) -> u64 {
-        self.core.sum(0)
+        self.field().get()
     }
 
     /// Makes the counter read `value`, exactly, even while other threads add: each
@@ -129,7 +130,7 @@ impl Counter {
     /// assert_eq!(c.get(), 101);
     /// ```
     pub fn set(&self, value: u64) {
-        self.core.set(0, value);
+        self.field().set(value);
     }
 
     /// Sets the counter to 0 (exactly as [`set(0)`](Counter::set)).
@@ -157,7 +158,14 @@ impl Counter {
     /// ```
     #[inline]
     pub fn local(&self) -> LocalCounter<'_> {
-        LocalCounter::new(self.core.shard().cell(0))
+        self.field().local()
+    }
+
+    /// The counter as slot 0 of its one-slot core: the methods live on the field handle,
+    /// shared with stat groups.
+    #[inline]
+    fn field(&self) -> CounterField<'_, 1> {
+        CounterField::new(&self.core, 0)
     }
 
     #[cfg(all(test, not(loom)))]

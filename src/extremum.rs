@@ -6,6 +6,7 @@
 //! any shard. `Min` stores `!v` and takes the largest, so both start from all-zero shards.
 
 use crate::core::{record_best, Core};
+use crate::group::{MaxField, MinField};
 use crate::sync::AtomicU64;
 use std::fmt;
 use std::marker::PhantomData;
@@ -24,7 +25,16 @@ pub(crate) struct ExtremumCells<'a> {
 impl<'a> ExtremumCells<'a> {
     #[inline]
     pub(crate) fn of<const N: usize>(core: &'a Core<N>, slot: usize) -> Self {
-        let shard = core.shard();
+        Self::in_shard(core, core.shard(), slot)
+    }
+
+    /// The cells of the extremum at `slot` in a shard the caller already holds.
+    #[inline]
+    pub(crate) fn in_shard<const N: usize>(
+        core: &'a Core<N>,
+        shard: &'a crate::core::Block<N>,
+        slot: usize,
+    ) -> Self {
         ExtremumCells {
             global_epoch: core.global(slot),
             epoch: shard.cell(slot),
@@ -106,7 +116,7 @@ impl Max {
     /// ```
     #[inline]
     pub fn record(&self, value: u64) {
-        ExtremumCells::of(&self.core, EPOCH).record(value);
+        self.field().record(value);
     }
 
     /// The largest value recorded since the last reset, or 0 if none.
@@ -118,7 +128,7 @@ impl Max {
     /// assert_eq!(m.get(), 5);
     /// ```
     pub fn get(&self) -> u64 {
-        self.core.best(EPOCH)
+        self.field().get()
     }
 
     /// Forgets every value recorded so far: `get` reads 0 until something new is recorded.
@@ -132,7 +142,7 @@ impl Max {
     /// assert_eq!(m.get(), 7);
     /// ```
     pub fn reset(&self) {
-        self.core.new_epoch(EPOCH);
+        self.field().reset();
     }
 
     /// A handle on the calling thread's shard, for loops. Neither `Send` nor `Sync`.
@@ -147,7 +157,14 @@ impl Max {
     /// ```
     #[inline]
     pub fn local(&self) -> LocalMax<'_> {
-        LocalMax::new(ExtremumCells::of(&self.core, EPOCH))
+        self.field().local()
+    }
+
+    /// The extremum as the pair at slot 0 of its core (the methods live on the field
+    /// handle, shared with stat groups).
+    #[inline]
+    fn field(&self) -> MaxField<'_, 2> {
+        MaxField::new(&self.core, EPOCH)
     }
 }
 
@@ -213,7 +230,7 @@ impl Min {
     /// ```
     #[inline]
     pub fn record(&self, value: u64) {
-        ExtremumCells::of(&self.core, EPOCH).record(!value);
+        self.field().record(value);
     }
 
     /// The smallest value recorded since the last reset, or `u64::MAX` if none.
@@ -225,7 +242,7 @@ impl Min {
     /// assert_eq!(m.get(), 5);
     /// ```
     pub fn get(&self) -> u64 {
-        !self.core.best(EPOCH)
+        self.field().get()
     }
 
     /// Forgets every value recorded so far: `get` reads `u64::MAX` until something new is
@@ -239,7 +256,7 @@ impl Min {
     /// assert_eq!(m.get(), 7);
     /// ```
     pub fn reset(&self) {
-        self.core.new_epoch(EPOCH);
+        self.field().reset();
     }
 
     /// A handle on the calling thread's shard, for loops. Neither `Send` nor `Sync`.
@@ -254,7 +271,14 @@ impl Min {
     /// ```
     #[inline]
     pub fn local(&self) -> LocalMin<'_> {
-        LocalMin::new(ExtremumCells::of(&self.core, EPOCH))
+        self.field().local()
+    }
+
+    /// The extremum as the pair at slot 0 of its core (the methods live on the field
+    /// handle, shared with stat groups).
+    #[inline]
+    fn field(&self) -> MinField<'_, 2> {
+        MinField::new(&self.core, EPOCH)
     }
 }
 

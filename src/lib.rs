@@ -84,7 +84,9 @@ mod core;
 mod counter;
 mod extremum;
 mod gauge;
+pub mod group;
 mod shards;
+mod stats_macro;
 mod sync;
 mod thread_id;
 mod up_down;
@@ -98,6 +100,8 @@ pub use up_down::{LocalUpDownCounter, UpDownCounter};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::core::{Block, Core, SlotKind};
+    #[cfg(feature = "serde")]
+    pub use serde;
 }
 
 /// Deliberately broken variants for the loom suite's negative controls. Only under

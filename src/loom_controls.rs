@@ -77,3 +77,28 @@ impl UnretriedReadCounter {
         self.core.set(0, value);
     }
 }
+
+/// Two counters in one shard whose "step" writes both without the sequence-count bracket
+/// (what a group `update` would be without it). A snapshot can see half a step.
+#[derive(Debug, Default)]
+pub struct UnbracketedPair {
+    core: Core<2>,
+}
+
+impl UnbracketedPair {
+    /// An empty pair.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Adds 1 to both cells of the caller's shard, with no bracket.
+    pub fn step(&self) {
+        let shard = self.core.shard();
+        crate::core::add_owned(shard.cell(0), 1);
+        crate::core::add_owned(shard.cell(1), 1);
+    }
+    /// Both sums, read with the real snapshot.
+    pub fn snapshot(&self) -> (u64, u64) {
+        let [a, b] = self.core.snapshot(&[crate::core::SlotKind::Sum; 2]);
+        (a, b)
+    }
+}

@@ -108,6 +108,11 @@ mod imp {
         }
     }
 
+    /// The calling thread's index if it has one; never allocates one.
+    pub(crate) fn try_current() -> Option<Thread> {
+        THREAD.try_with(Cell::get).ok().flatten()
+    }
+
     #[cold]
     #[inline(never)]
     fn slow() -> Thread {
@@ -132,6 +137,7 @@ mod imp {
     //! execution's lazy statics are gone, so each guard holds its own `Arc` of the registry
     //! instead of reaching for the static in `Drop`.
     use super::{lock, Mutex, Registry, Thread};
+    use std::cell::Cell;
     use std::collections::BinaryHeap;
     use std::mem::ManuallyDrop;
     // A `std` Arc: a failing model drops the lazy statics outside the model, where dropping
@@ -155,8 +161,11 @@ mod imp {
         static GUARD: ThreadGuard = {
             let registry = Arc::clone(&REGISTRY);
             let thread = Thread::new(lock(&registry).acquire());
+            THREAD.with(|t| t.set(Some(thread)));
             ThreadGuard { thread, registry: ManuallyDrop::new(registry) }
         };
+        /// Whether this model thread has an index yet (set when `GUARD` is created).
+        static THREAD: Cell<Option<Thread>> = Cell::new(None);
     }
 
     impl Drop for ThreadGuard {
@@ -176,9 +185,14 @@ mod imp {
     pub(crate) fn current() -> Thread {
         GUARD.with(|g| g.thread)
     }
+
+    /// The calling model thread's index if it has one; never allocates one.
+    pub(crate) fn try_current() -> Option<Thread> {
+        THREAD.with(Cell::get)
+    }
 }
 
-pub(crate) use imp::current;
+pub(crate) use imp::{current, try_current};
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 //! [`UpDownCounter`]: a signed `i64` sharded per thread, and its [`LocalUpDownCounter`].
 
 use crate::core::{add_owned, Core};
+use crate::group::UpDownCounterField;
 use crate::sync::AtomicU64;
 use std::fmt;
 use std::marker::PhantomData;
@@ -64,7 +65,7 @@ impl UpDownCounter {
     /// ```
     #[inline]
     pub fn add(&self, n: i64) {
-        add_owned(self.core.shard().cell(0), n as u64);
+        self.field().add(n);
     }
 
     /// Subtracts `n`, wrapping.
@@ -114,7 +115,7 @@ impl UpDownCounter {
     /// assert_eq!(c.get(), 6);
     /// ```
     pub fn get(&self) -> i64 {
-        self.core.sum(0) as i64
+        self.field().get()
     }
 
     /// Makes the counter read `value`, exactly, even while other threads add: each
@@ -128,7 +129,7 @@ impl UpDownCounter {
     /// assert_eq!(c.get(), -4);
     /// ```
     pub fn set(&self, value: i64) {
-        self.core.set(0, value as u64);
+        self.field().set(value);
     }
 
     /// Sets the counter to 0.
@@ -154,7 +155,13 @@ impl UpDownCounter {
     /// ```
     #[inline]
     pub fn local(&self) -> LocalUpDownCounter<'_> {
-        LocalUpDownCounter::new(self.core.shard().cell(0))
+        self.field().local()
+    }
+
+    /// The counter as slot 0 of its one-slot core (the methods live on the field handle).
+    #[inline]
+    fn field(&self) -> UpDownCounterField<'_, 1> {
+        UpDownCounterField::new(&self.core, 0)
     }
 }
 

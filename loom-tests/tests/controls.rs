@@ -79,3 +79,21 @@ fn unretried_read_mixes_a_set_with_later_adds() {
         assert_eq!(c.get(), 110);
     });
 }
+
+/// A two-field step without the sequence-count bracket: `snapshot_never_sees_half_a_step`
+/// must fail on it.
+#[test]
+#[should_panic(expected = "half a step")]
+fn unbracketed_step_is_seen_in_half() {
+    use shardstat::loom_controls::UnbracketedPair;
+    loom::model(|| {
+        let g = Arc::new(UnbracketedPair::new());
+        let writer = {
+            let g = g.clone();
+            thread::spawn(move || g.step())
+        };
+        let (a, b) = g.snapshot();
+        assert_eq!(a, b, "half a step: ({a}, {b})");
+        writer.join().unwrap();
+    });
+}

@@ -1,0 +1,408 @@
+//! The `stats!` macro.
+
+/// Declares a **stat group**: a struct of counters sharded together, so that each thread's
+/// shard of the whole group is one densely packed, cache-line-padded block.
+///
+/// ```
+/// use shardstat::{stats, Counter, Gauge, Max};
+///
+/// stats! {
+///     /// What one migration channel did.
+///     #[snapshot = ChannelSnapshot]
+///     #[local = ChannelLocal]
+///     pub struct ChannelStats {
+///         /// Pages sent.
+///         pub pages: Counter,
+///         /// Bytes sent.
+///         pub bytes: Counter,
+///         /// The largest packet, in bytes.
+///         pub largest_packet: Max,
+///         /// Bytes per second, set by the rate thread.
+///         pub rate: Gauge,
+///     }
+/// }
+///
+/// static STATS: ChannelStats = ChannelStats::new();
+///
+/// std::thread::scope(|s| {
+///     for _ in 0..4 {
+///         s.spawn(|| {
+///             let local = STATS.local(); // this thread's shard, found once for all fields
+///             for _ in 0..100 {
+///                 // A consistent step: snapshots see all of it or none of it.
+///                 local.update(|l| {
+///                     l.pages.inc();
+///                     l.bytes.add(4096);
+///                     l.largest_packet.record(4096);
+///                 });
+///             }
+///         });
+///     }
+/// });
+/// let before = STATS.snapshot();
+/// assert_eq!(before.pages, 400);
+/// assert_eq!(before.bytes, 400 * 4096);
+/// STATS.pages().add(10); // per-field access, as on a standalone Counter
+/// let delta = STATS.snapshot() - before; // Sub: per-field differences, for rates
+/// assert_eq!(delta.pages, 10);
+/// STATS.reset(); // the whole group, exactly, even under concurrent updates
+/// assert_eq!(STATS.snapshot(), ChannelSnapshot::default());
+/// ```
+///
+/// # Syntax
+/// Doc comments, then `#[snapshot = Name]` and `#[local = Name]` naming the two companion
+/// types, then a struct whose fields are [`Counter`](crate::Counter),
+/// [`UpDownCounter`](crate::UpDownCounter), [`Max`](crate::Max), [`Min`](crate::Min) or
+/// [`Gauge`](crate::Gauge), each with optional doc comments and a visibility. Anything else
+/// is a compile error that says what is wrong: an unknown field type ("`Foo` cannot be a
+/// field of a `stats!` group"), a duplicate field ("field `x` is already declared"), or a
+/// missing or misplaced `#[snapshot]`/`#[local]`.
+///
+/// ```compile_fail,E0277
+/// // error[E0277]: `String` cannot be a field of a `stats!` group
+/// shardstat::stats! {
+///     #[snapshot = S]
+///     #[local = L]
+///     pub struct G {
+///         pub name: String,
+///     }
+/// }
+/// ```
+///
+/// ```compile_fail,E0124
+/// // error[E0124]: field `pages` is already declared
+/// use shardstat::Counter;
+/// shardstat::stats! {
+///     #[snapshot = S]
+///     #[local = L]
+///     pub struct G {
+///         pub pages: Counter,
+///         pub pages: Counter,
+///     }
+/// }
+/// ```
+///
+/// ```compile_fail
+/// // error: stats!: name the companion types before the struct: `#[snapshot = Name]` ...
+/// use shardstat::Counter;
+/// shardstat::stats! {
+///     pub struct G {
+///         pub pages: Counter,
+///     }
+/// }
+/// ```
+///
+/// The local handle belongs to its thread:
+///
+/// ```compile_fail,E0277
+/// use shardstat::Counter;
+/// shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub pages: Counter } }
+/// let g = G::new();
+/// let local = g.local();
+/// std::thread::scope(|s| {
+///     s.spawn(move || local.pages.inc()); // error[E0277]: `*const ()` cannot be sent
+/// });
+/// ```
+///
+/// # What it generates
+/// For `pub struct G { pub f: Counter, … }` with `#[snapshot = S]` and `#[local = L]`:
+/// - `G::new()` — `const`, so a group can be a `static` — and `Default`, and a `Debug`
+///   that shows a snapshot.
+/// - `G::f(&self)`, one accessor per field with the standalone type's methods (a
+///   [`CounterField`](crate::group::CounterField) for a `Counter` field, `&Gauge` for a
+///   `Gauge`, …).
+/// - `G::local(&self) -> L<'_>`: the calling thread's shard, found once for all fields.
+///   `L` has one public field per group field ([`LocalCounter`](crate::LocalCounter),
+///   [`LocalMax`](crate::LocalMax), …, `&Gauge`) and `update(|l| …)`, which makes the
+///   writes inside it visible to snapshots all at once. `L` is neither `Send` nor `Sync`.
+/// - `G::snapshot(&self) -> S`: every field at once. `S` is a plain struct of values
+///   (`u64`, or `i64` for an `UpDownCounter`) with `Debug`, `Clone`, `Copy`, `PartialEq`,
+///   `Eq`, `Hash`, `Default`, and `Sub` (`newer - older`: differences for counters, the
+///   newer value for `Max`/`Min`/`Gauge`). Its fields are always `pub`.
+/// - `G::reset(&self)`: every field back to empty, with the standalone types' race-free
+///   promise for each field, and each concurrent `update` step's counter adds cancelled
+///   wholly or counted wholly after the reset.
+/// - `G::BYTES_PER_THREAD`: the size of one thread's shard.
+///
+/// # Semantics
+/// Each field has its standalone type's semantics (exact at rest, nothing lost, race-free
+/// `set`/`reset`, no locked instruction on the add path), and in addition:
+/// - **Consistent steps.** Writes inside one `update` are seen by `snapshot` and `reset`
+///   all together or not at all: a snapshot never shows half a step (the per-shard
+///   sequence count of Linux's `u64_stats_sync`). Readers retry; writers never wait. If
+///   the closure panics, the writes it made stay, and the step ends.
+/// - **Snapshots see a reset wholly or not at all.**
+/// - **A group reset racing with a step** cancels the step's `Counter`/`UpDownCounter`
+///   adds wholly or counts them wholly after it. A `Max`/`Min` record inside that racing
+///   step is kept or retired on its own (the step may read the extremum's epoch before the
+///   reset advances it, yet after the reset has read the step's shard); as for a standalone
+///   `Max`, no value recorded before the reset ever shows after it. Making the two agree
+///   would need the writer to wait or to fence, which the add path never does.
+/// - `Gauge` fields are plain atomics beside the shards: their writes are not part of an
+///   `update` step, and a snapshot reads them after the sharded fields.
+/// - Calling `snapshot()` or `reset()` of a group inside that group's `update` on the same
+///   thread panics (it would wait for the step it is part of).
+///
+/// # Memory
+/// One shard per writing thread of `8 × (1 + cells)` bytes rounded up to the padding (128
+/// bytes on x86-64), where a `Counter`/`UpDownCounter` takes 1 cell, `Max`/`Min` 2, and a
+/// `Gauge` none: up to 15 cells fit in one 128-byte shard.
+#[macro_export]
+macro_rules! stats {
+    (
+        $(#[doc = $doc:expr])*
+        #[snapshot = $snap:ident]
+        #[local = $local:ident]
+        $vis:vis struct $name:ident {
+            $(
+                $(#[doc = $fdoc:expr])*
+                $fvis:vis $field:ident : $ty:ty
+            ),* $(,)?
+        }
+    ) => {
+        $(#[doc = $doc])*
+        $vis struct $name {
+            __core: $crate::__private::Core<{ $crate::__stats_slots!($($ty),*) }>,
+            $( $field: <$ty as $crate::group::Field>::Stored, )*
+        }
+
+        #[doc = concat!("A copy of every field of [`", stringify!($name), "`], taken at once by [`", stringify!($name), "::snapshot`].")]
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+        $vis struct $snap {
+            $(
+                $(#[doc = $fdoc])*
+                pub $field: <$ty as $crate::group::Field>::Value,
+            )*
+        }
+
+        #[doc = concat!("The calling thread's shard of [`", stringify!($name), "`], found once for every field; from [`", stringify!($name), "::local`]. Neither `Send` nor `Sync`.")]
+        $vis struct $local<'a> {
+            $(
+                $(#[doc = $fdoc])*
+                $fvis $field: <$ty as $crate::group::Field>::Local<'a>,
+            )*
+            __shard: &'a $crate::__private::Block<{ $crate::__stats_slots!($($ty),*) }>,
+            __owner_thread: ::core::marker::PhantomData<*const ()>,
+        }
+
+        const _: () = {
+            use $crate::group::Field as _;
+
+            #[allow(non_camel_case_types, dead_code)]
+            enum __Field { $( $field, )* }
+
+            const __SLOTS: usize = $crate::__stats_slots!($($ty),*);
+            const __WIDTHS: &[usize] = &[ $( <$ty as $crate::group::Field>::WIDTH, )* ];
+            const __KINDS: [$crate::__private::SlotKind; __SLOTS] =
+                $crate::group::slot_kinds::<__SLOTS>(&[ $( <$ty as $crate::group::Field>::KIND, )* ]);
+
+            const fn __slot(field: __Field) -> usize {
+                $crate::group::slot_of(__WIDTHS, field as usize)
+            }
+
+            impl $name {
+                $crate::__stats_const_fn! {
+                    #[doc = concat!("An empty [`", stringify!($name), "`]: every field at 0 (`Min` at `u64::MAX`). `const`, so the group can be a `static`; nothing is allocated until a thread writes.")]
+                    pub fn new() -> Self {
+                        $name {
+                            __core: $crate::__private::Core::new(),
+                            $( $field: $crate::__stats_stored!($ty), )*
+                        }
+                    }
+                }
+
+                /// The bytes one thread's shard of this group takes (one padded block).
+                pub const BYTES_PER_THREAD: usize = $crate::group::shard_bytes::<__SLOTS>();
+
+                $(
+                    $(#[doc = $fdoc])*
+                    #[inline]
+                    $fvis fn $field(&self) -> <$ty as $crate::group::Field>::Handle<'_, __SLOTS> {
+                        <$ty as $crate::group::Field>::handle(&self.__core, __slot(__Field::$field), &self.$field)
+                    }
+                )*
+
+                /// The calling thread's shard of every field, found once: for loops, and for
+                /// consistent multi-field steps (`update`).
+                #[inline]
+                pub fn local(&self) -> $local<'_> {
+                    let shard = self.__core.shard();
+                    $local {
+                        $( $field: <$ty as $crate::group::Field>::local(&self.__core, shard, __slot(__Field::$field), &self.$field), )*
+                        __shard: shard,
+                        __owner_thread: ::core::marker::PhantomData,
+                    }
+                }
+
+                /// Every field at once: no `update` step is seen in part, and a concurrent
+                /// `reset` is seen wholly or not at all. Reads one shard per writing thread.
+                pub fn snapshot(&self) -> $snap {
+                    let raw = self.__core.snapshot(&__KINDS);
+                    $snap {
+                        $( $field: <$ty as $crate::group::Field>::value(&raw, __slot(__Field::$field), &self.$field), )*
+                    }
+                }
+
+                /// Resets every field (counters to 0, `Max` to 0, `Min` to `u64::MAX`, gauges
+                /// to 0), exactly: each concurrent add is cancelled or counted after the reset,
+                /// never twice or in part, and a concurrent `update` step's counter adds are
+                /// cancelled or counted together. The gauges are set after the sharded fields.
+                pub fn reset(&self) {
+                    self.__core.reset_all(&__KINDS);
+                    $( <$ty as $crate::group::Field>::reset_stored(&self.$field); )*
+                }
+            }
+
+            impl<'a> $local<'a> {
+                /// Runs `step` so that every write it makes to this thread's shard becomes
+                /// visible to `snapshot` and `reset` all at once. Writers never wait; nested
+                /// calls join the outer step. Returns what `step` returns.
+                #[inline]
+                pub fn update<R>(&self, step: impl FnOnce(&Self) -> R) -> R {
+                    self.__shard.update(|| step(self))
+                }
+            }
+
+            impl ::core::default::Default for $name {
+                fn default() -> Self {
+                    Self::new()
+                }
+            }
+
+            impl ::core::fmt::Debug for $name {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    let snapshot = self.snapshot();
+                    f.debug_struct(stringify!($name))
+                        $( .field(stringify!($field), &snapshot.$field) )*
+                        .finish()
+                }
+            }
+
+            impl ::core::fmt::Debug for $local<'_> {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    f.debug_struct(stringify!($local))
+                        $( .field(stringify!($field), &self.$field) )*
+                        .finish()
+                }
+            }
+
+            impl ::core::ops::Sub for $snap {
+                type Output = $snap;
+                /// Per field: the difference for counters (wrapping), the newer value for
+                /// `Max`, `Min` and `Gauge` fields.
+                fn sub(self, older: $snap) -> $snap {
+                    $snap {
+                        $( $field: <$ty as $crate::group::Field>::delta(self.$field, older.$field), )*
+                    }
+                }
+            }
+
+            $crate::__stats_serde!($snap { $($field),* });
+        };
+    };
+
+    (
+        $(#[doc = $doc:expr])*
+        #[local = $local:ident]
+        #[snapshot = $snap:ident]
+        $($rest:tt)*
+    ) => {
+        ::core::compile_error!(
+            "stats!: write `#[snapshot = Name]` before `#[local = Name]`"
+        );
+    };
+
+    (
+        $(#[doc = $doc:expr])*
+        $vis:vis struct $($rest:tt)*
+    ) => {
+        ::core::compile_error!(
+            "stats!: name the companion types before the struct: `#[snapshot = Name]` \
+             (the plain struct of values) then `#[local = Name]` (the per-thread handle)"
+        );
+    };
+
+    ($($anything:tt)*) => {
+        ::core::compile_error!(
+            "stats!: expected doc comments, `#[snapshot = Name]`, `#[local = Name]`, then \
+             `pub struct Name { field: Counter, ... }` with fields of type Counter, \
+             UpDownCounter, Max, Min or Gauge, each with only doc comments as attributes"
+        );
+    };
+}
+
+/// The number of slots a group's fields take.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __stats_slots {
+    ($($ty:ty),*) => {
+        0 $( + <$ty as $crate::group::Field>::WIDTH )*
+    };
+}
+
+/// A `const fn` in normal builds, a plain `fn` under `cfg(loom)` (decided when shardstat is
+/// compiled, so the expanding crate needs no `cfg(loom)` of its own).
+#[cfg(not(loom))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __stats_const_fn {
+    ($(#[$attr:meta])* $vis:vis fn $name:ident() -> $ret:ty $body:block) => {
+        $(#[$attr])* $vis const fn $name() -> $ret $body
+    };
+}
+
+#[cfg(loom)]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __stats_const_fn {
+    ($(#[$attr:meta])* $vis:vis fn $name:ident() -> $ret:ty $body:block) => {
+        $(#[$attr])* $vis fn $name() -> $ret $body
+    };
+}
+
+/// What a group keeps beside its shards for a field (see `Field::Stored`).
+#[cfg(not(loom))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __stats_stored {
+    ($ty:ty) => {
+        <$ty as $crate::group::Field>::STORED
+    };
+}
+
+#[cfg(loom)]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __stats_stored {
+    ($ty:ty) => {
+        <$ty as $crate::group::Field>::stored()
+    };
+}
+
+/// `serde::Serialize` for a snapshot, when shardstat's `serde` feature is on.
+#[cfg(not(feature = "serde"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __stats_serde {
+    ($snap:ident { $($field:ident),* }) => {};
+}
+
+#[cfg(feature = "serde")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __stats_serde {
+    ($snap:ident { $($field:ident),* }) => {
+        impl $crate::__private::serde::Serialize for $snap {
+            fn serialize<S>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error>
+            where
+                S: $crate::__private::serde::Serializer,
+            {
+                use $crate::__private::serde::ser::SerializeStruct as _;
+                let fields = [$(stringify!($field)),*].len();
+                let mut s = serializer.serialize_struct(stringify!($snap), fields)?;
+                $( s.serialize_field(stringify!($field), &self.$field)?; )*
+                s.end()
+            }
+        }
+    };
+}
