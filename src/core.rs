@@ -157,6 +157,12 @@ impl<const N: usize> Core<N> {
         &self.globals[slot]
     }
 
+    /// An upper bound of the number of shards that may hold writes: every slot of every
+    /// bucket readers walk. One relaxed load.
+    pub fn shard_capacity(&self) -> usize {
+        self.shards.capacity()
+    }
+
     /// How many shards are allocated.
     pub fn allocated_shards(&self) -> usize {
         self.shards.allocated()

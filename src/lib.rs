@@ -85,6 +85,7 @@ mod counter;
 mod extremum;
 mod gauge;
 pub mod group;
+pub mod migration;
 mod shards;
 mod stats_macro;
 mod sync;
@@ -112,3 +113,8 @@ pub mod loom_controls;
 
 #[cfg(all(test, not(loom)))]
 mod tests;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -150,6 +150,13 @@ impl<T: Default> ShardTable<T> {
             })
     }
 
+    /// How many slots the buckets that readers walk hold: `2^visible − 1`, an upper bound of
+    /// the shards that may hold writes. One relaxed load.
+    pub(crate) fn capacity(&self) -> usize {
+        let visible = self.visible_buckets.load(Ordering::Relaxed);
+        (1usize << visible) - 1
+    }
+
     /// How many shards are allocated (for the memory tests and `Debug`).
     pub(crate) fn allocated(&self) -> usize {
         let visible = self.visible_buckets.load(Ordering::Relaxed);

@@ -186,8 +186,6 @@ macro_rules! stats {
         }
 
         const _: () = {
-            use $crate::group::Field as _;
-
             #[allow(non_camel_case_types, dead_code)]
             enum __Field { $( $field, )* }
 
@@ -217,6 +215,7 @@ macro_rules! stats {
                 $(
                     $(#[doc = $fdoc])*
                     #[inline]
+                    #[allow(dead_code)] // a private field may be read only through snapshots
                     $fvis fn $field(&self) -> <$ty as $crate::group::Field>::Handle<'_, __SLOTS> {
                         <$ty as $crate::group::Field>::handle(&self.__core, __slot(__Field::$field), &self.$field)
                     }

@@ -1,0 +1,425 @@
+//! QEMU's live-migration statistics as a shardstat group: [`MigrationStats`], its rate
+//! limit, and the 100 ms rate update.
+//!
+//! QEMU keeps these as one global struct `mig_stats` of 64-bit atomics: every multifd sender
+//! thread adds to the same cache lines once per packet (or page), and the migration thread
+//! reads them every 100 ms. Here they are one [`stats!`](crate::stats) group: a sender's
+//! whole share of the struct is one 128-byte shard, its adds are plain stores, and a
+//! snapshot reads one line per sender.
+//!
+//! | QEMU | here |
+//! |---|---|
+//! | `stat64_add(&mig_stats.multifd_bytes, n)` | [`MigrationLocal::add_multifd_bytes`] (or `MigrationStats::add_multifd_bytes`) |
+//! | `stat64_add(&mig_stats.normal_pages, n)` | `stats.normal_pages().add(n)`, or `local.normal_pages.add(n)` |
+//! | `migration_transferred_bytes()` | [`MigrationStats::transferred_bytes`] |
+//! | `migration_rate_set(limit)` | [`MigrationStats::rate_limit_set`] |
+//! | `migration_rate_reset()` | [`MigrationStats::rate_limit_reset`] |
+//! | `migration_rate_exceeded(f)` | [`MigrationStats::rate_limit_exceeded`] |
+//! | `migration_update_counters()` | [`RateTracker::update`] |
+//! | zeroing `mig_stats` at migration start | [`MigrationStats::reset`] |
+//!
+//! # Transferred bytes and the rate limit
+//! `transferred = qemu_file_transferred + multifd_bytes + rdma_bytes`. To make that one
+//! read instead of three, and the rate check cheap, the three byte fields are added only
+//! through [`MigrationLocal::add_multifd_bytes`], [`add_file_bytes`](MigrationLocal::add_file_bytes)
+//! and [`add_rdma_bytes`](MigrationLocal::add_rdma_bytes) (their accessors are crate-private;
+//! their values are in every snapshot). Each of those adds the bytes to the field and to the
+//! `transferred` field in one consistent step, and — once per
+//! [`PUBLISH_BYTES`] a thread adds — publishes them into the `transferred_published` gauge
+//! with one atomic add, as Linux's `percpu_counter` folds per-CPU deltas into its global
+//! count. See [`MigrationStats::rate_limit_exceeded`] for what the check then costs.
+//!
+//! # Example
+//! ```
+//! use shardstat::migration::{MigrationStats, RateTracker};
+//! use std::time::{Duration, Instant};
+//!
+//! static MIG_STATS: MigrationStats = MigrationStats::new();
+//!
+//! MIG_STATS.reset(); // at migration start
+//! MIG_STATS.rate_limit_set(4 << 20); // 4 MiB per 100 ms window
+//! let mut rates = RateTracker::new(&MIG_STATS, Instant::now());
+//!
+//! std::thread::scope(|s| {
+//!     for _ in 0..2 {
+//!         s.spawn(|| {
+//!             let local = MIG_STATS.local();
+//!             for _ in 0..16 {
+//!                 // one multifd packet: 128 pages, 100 of them zero
+//!                 local.multifd_packet_sent(28 * 4096 + 512, 28, 100);
+//!             }
+//!         });
+//!     }
+//! });
+//! assert_eq!(MIG_STATS.snapshot().normal_pages, 2 * 16 * 28);
+//! assert!(!MIG_STATS.rate_limit_exceeded());
+//! let sample = rates.update(&MIG_STATS, Instant::now() + Duration::from_millis(100));
+//! assert_eq!(sample.transferred, MIG_STATS.transferred_bytes());
+//! ```
+
+use crate::{stats, Counter, Gauge};
+use std::time::{Duration, Instant};
+
+/// How often a sending thread publishes the bytes it added into the
+/// `transferred_published` gauge: once per this many bytes (64 KiB), so the gauge lags the
+/// exact total by less than this per sending thread.
+pub const PUBLISH_BYTES: u64 = 1 << PUBLISH_SHIFT;
+const PUBLISH_SHIFT: u32 = 16;
+
+/// The rate-limit window: QEMU's limit is in bytes per 100 ms.
+pub const RATE_LIMIT_WINDOW: Duration = Duration::from_millis(100);
+
+stats! {
+    /// The statistics of one live migration: QEMU's `mig_stats`, sharded per thread.
+    ///
+    /// Every counter is sharded; `dirty_bytes_last_sync`, `dirty_pages_rate` and the
+    /// rate-limit values are [`Gauge`]s (set by one owner, read as one value). A sender's
+    /// shard of the whole group is [`MigrationStats::BYTES_PER_THREAD`] bytes (128 on
+    /// x86-64). See the [module docs](crate::migration) for the QEMU equivalents.
+    #[snapshot = MigrationSnapshot]
+    #[local = MigrationLocal]
+    pub struct MigrationStats {
+        /// Bytes that were dirty at the last bitmap sync: what is still to send, not
+        /// counting what the guest dirtied since. Used for the expected downtime.
+        pub dirty_bytes_last_sync: Gauge,
+        /// Pages the guest dirtied per second, as of the last sync.
+        pub dirty_pages_rate: Gauge,
+        /// Times the guest's dirty bitmap was synchronised.
+        pub dirty_sync_count: Counter,
+        /// Times zero copy failed to send any page using zero copy.
+        pub dirty_sync_missed_zero_copy: Counter,
+        /// Bytes sent at completion, while the guest is stopped.
+        pub downtime_bytes: Counter,
+        /// Bytes sent through multifd channels (add with `add_multifd_bytes`).
+        pub(crate) multifd_bytes: Counter,
+        /// Pages sent that were not all zeros.
+        pub normal_pages: Counter,
+        /// Bytes sent during postcopy.
+        pub postcopy_bytes: Counter,
+        /// Postcopy page faults handled.
+        pub postcopy_requests: Counter,
+        /// Bytes sent during precopy.
+        pub precopy_bytes: Counter,
+        /// Bytes written to the main migration stream (add with `add_file_bytes`).
+        pub(crate) qemu_file_transferred: Counter,
+        /// Bytes sent over RDMA (add with `add_rdma_bytes`).
+        pub(crate) rdma_bytes: Counter,
+        /// The rate limit: bytes per 100 ms window; 0 means unlimited.
+        pub rate_limit_max: Gauge,
+        /// `transferred` when the current rate-limit window began.
+        pub rate_limit_start: Gauge,
+        /// Pages sent that were all zeros (QEMU's "duplicate").
+        pub zero_pages: Counter,
+        /// `qemu_file_transferred + multifd_bytes + rdma_bytes`, kept as one field so that
+        /// reading it is one slot.
+        pub(crate) transferred: Counter,
+        /// `transferred` as published by the senders in 64 KiB steps: a lower bound that
+        /// lags by less than `PUBLISH_BYTES` per sending thread (for the cheap rate check).
+        pub(crate) transferred_published: Gauge,
+    }
+}
+
+impl MigrationLocal<'_> {
+    /// Adds `n` bytes to one of the three transferred-byte fields, to `transferred`, and
+    /// publishes whole `PUBLISH_BYTES` steps.
+    #[inline]
+    fn add_transferred(&self, field: &crate::LocalCounter<'_>, n: u64) {
+        let before = self.transferred.shard_value();
+        self.update(|l| {
+            field.add(n);
+            l.transferred.add(n);
+        });
+        let after = before.wrapping_add(n);
+        let steps = (after >> PUBLISH_SHIFT).wrapping_sub(before >> PUBLISH_SHIFT);
+        if steps != 0 {
+            self.transferred_published
+                .add(steps.wrapping_shl(PUBLISH_SHIFT));
+        }
+    }
+
+    /// Adds `n` bytes sent through a multifd channel (QEMU:
+    /// `stat64_add(&mig_stats.multifd_bytes, n)`).
+    ///
+    /// ```
+    /// let stats = shardstat::migration::MigrationStats::new();
+    /// stats.local().add_multifd_bytes(4096);
+    /// assert_eq!(stats.snapshot().multifd_bytes, 4096);
+    /// assert_eq!(stats.transferred_bytes(), 4096);
+    /// ```
+    #[inline]
+    pub fn add_multifd_bytes(&self, n: u64) {
+        self.add_transferred(&self.multifd_bytes, n);
+    }
+
+    /// Adds `n` bytes written to the main migration stream (QEMU's
+    /// `qemu_file_transferred`).
+    ///
+    /// ```
+    /// let stats = shardstat::migration::MigrationStats::new();
+    /// stats.local().add_file_bytes(100);
+    /// assert_eq!(stats.snapshot().qemu_file_transferred, 100);
+    /// ```
+    #[inline]
+    pub fn add_file_bytes(&self, n: u64) {
+        self.add_transferred(&self.qemu_file_transferred, n);
+    }
+
+    /// Adds `n` bytes sent over RDMA.
+    ///
+    /// ```
+    /// let stats = shardstat::migration::MigrationStats::new();
+    /// stats.local().add_rdma_bytes(7);
+    /// assert_eq!(stats.snapshot().rdma_bytes, 7);
+    /// ```
+    #[inline]
+    pub fn add_rdma_bytes(&self, n: u64) {
+        self.add_transferred(&self.rdma_bytes, n);
+    }
+
+    /// Counts one multifd packet: its bytes on the wire, and how many of its pages were
+    /// normal and how many zero. Snapshots see the packet's fields together.
+    ///
+    /// ```
+    /// let stats = shardstat::migration::MigrationStats::new();
+    /// stats.local().multifd_packet_sent(3 * 4096 + 64, 3, 125);
+    /// let s = stats.snapshot();
+    /// assert_eq!((s.normal_pages, s.zero_pages, s.multifd_bytes), (3, 125, 3 * 4096 + 64));
+    /// ```
+    #[inline]
+    pub fn multifd_packet_sent(&self, bytes: u64, normal_pages: u64, zero_pages: u64) {
+        self.update(|l| {
+            l.normal_pages.add(normal_pages);
+            l.zero_pages.add(zero_pages);
+            l.add_multifd_bytes(bytes); // joins this step
+        });
+    }
+}
+
+impl MigrationStats {
+    /// Adds `n` multifd bytes from the calling thread (see
+    /// [`MigrationLocal::add_multifd_bytes`]; in a loop, use the local handle).
+    ///
+    /// ```
+    /// let stats = shardstat::migration::MigrationStats::new();
+    /// stats.add_multifd_bytes(512);
+    /// assert_eq!(stats.transferred_bytes(), 512);
+    /// ```
+    #[inline]
+    pub fn add_multifd_bytes(&self, n: u64) {
+        self.local().add_multifd_bytes(n);
+    }
+
+    /// Adds `n` bytes of the main migration stream from the calling thread.
+    ///
+    /// ```
+    /// let stats = shardstat::migration::MigrationStats::new();
+    /// stats.add_file_bytes(512);
+    /// assert_eq!(stats.transferred_bytes(), 512);
+    /// ```
+    #[inline]
+    pub fn add_file_bytes(&self, n: u64) {
+        self.local().add_file_bytes(n);
+    }
+
+    /// Adds `n` RDMA bytes from the calling thread.
+    ///
+    /// ```
+    /// let stats = shardstat::migration::MigrationStats::new();
+    /// stats.add_rdma_bytes(512);
+    /// assert_eq!(stats.transferred_bytes(), 512);
+    /// ```
+    #[inline]
+    pub fn add_rdma_bytes(&self, n: u64) {
+        self.local().add_rdma_bytes(n);
+    }
+
+    /// Bytes transferred so far: `qemu_file_transferred + multifd_bytes + rdma_bytes`
+    /// (QEMU's `migration_transferred_bytes()`), exact. Reads one slot of each sender's
+    /// shard.
+    ///
+    /// ```
+    /// let stats = shardstat::migration::MigrationStats::new();
+    /// stats.add_multifd_bytes(10);
+    /// stats.add_file_bytes(20);
+    /// stats.add_rdma_bytes(30);
+    /// assert_eq!(stats.transferred_bytes(), 60);
+    /// assert_eq!(stats.snapshot().transferred, 60);
+    /// ```
+    pub fn transferred_bytes(&self) -> u64 {
+        self.transferred().get()
+    }
+
+    /// Sets the rate limit, in bytes per 100 ms window ([`RATE_LIMIT_WINDOW`]); 0 means
+    /// unlimited (QEMU: `migration_rate_set`). Takes effect for the current window.
+    ///
+    /// ```
+    /// let stats = shardstat::migration::MigrationStats::new();
+    /// stats.rate_limit_set(1 << 20);
+    /// assert_eq!(stats.snapshot().rate_limit_max, 1 << 20);
+    /// ```
+    pub fn rate_limit_set(&self, bytes_per_window: u64) {
+        self.rate_limit_max().set(bytes_per_window);
+    }
+
+    /// Starts a new rate-limit window: `rate_limit_start` becomes the exact `transferred`
+    /// now (QEMU: `migration_rate_reset`). Reads one slot of each sender's shard.
+    ///
+    /// ```
+    /// let stats = shardstat::migration::MigrationStats::new();
+    /// stats.rate_limit_set(100);
+    /// stats.add_multifd_bytes(150);
+    /// assert!(stats.rate_limit_exceeded());
+    /// stats.rate_limit_reset();
+    /// assert!(!stats.rate_limit_exceeded());
+    /// ```
+    pub fn rate_limit_reset(&self) {
+        self.rate_limit_start().set(self.transferred_bytes());
+    }
+
+    /// Whether more than the limit has been transferred since the window began (QEMU:
+    /// `migration_rate_exceeded`): `transferred − rate_limit_start > rate_limit_max`, and
+    /// never when the limit is 0 (unlimited).
+    ///
+    /// # Cost
+    /// - Unlimited: one atomic load.
+    /// - Otherwise, usually three atomic loads, none of a sender's shard: the published
+    ///   total (a lower bound of `transferred`, behind by less than [`PUBLISH_BYTES`] per
+    ///   sending thread) decides whenever the used bytes are farther than that slack from
+    ///   the limit — Linux's `percpu_counter_compare`. Only within the slack does it read
+    ///   `transferred` exactly, one slot of each sender's shard.
+    ///
+    /// The answer is always the exact one: the estimate only short-cuts a comparison whose
+    /// outcome it already determines.
+    ///
+    /// ```
+    /// let stats = shardstat::migration::MigrationStats::new();
+    /// assert!(!stats.rate_limit_exceeded(), "0 = unlimited");
+    /// stats.rate_limit_set(1000);
+    /// stats.rate_limit_reset();
+    /// stats.add_multifd_bytes(1000);
+    /// assert!(!stats.rate_limit_exceeded(), "exactly at the limit is not over it");
+    /// stats.add_multifd_bytes(1);
+    /// assert!(stats.rate_limit_exceeded());
+    /// ```
+    pub fn rate_limit_exceeded(&self) -> bool {
+        let max = self.rate_limit_max().get();
+        if max == 0 {
+            return false;
+        }
+        let start = self.rate_limit_start().get();
+        let published = self.transferred_published().get();
+        // Each sending thread's unpublished bytes are less than PUBLISH_BYTES (and, after a
+        // group reset, its first published step may hold up to PUBLISH_BYTES from before
+        // it), so |transferred − published| < slack.
+        let slack = PUBLISH_BYTES as i128 * self.__core.shard_capacity() as i128;
+        let used = published as i128 - start as i128;
+        if used - slack > max as i128 {
+            return true;
+        }
+        if used + slack <= max as i128 {
+            return false;
+        }
+        self.transferred_bytes().wrapping_sub(start) > max
+    }
+}
+
+/// The migration thread's 100 ms update (QEMU: `migration_update_counters`): bandwidth,
+/// pages per second and expected downtime over the last interval, and a fresh rate-limit
+/// window.
+///
+/// ```
+/// use shardstat::migration::{MigrationStats, RateTracker};
+/// use std::time::{Duration, Instant};
+///
+/// let stats = MigrationStats::new();
+/// let t0 = Instant::now();
+/// let mut rates = RateTracker::new(&stats, t0);
+/// stats.local().multifd_packet_sent(1_000_000, 200, 44);
+/// stats.dirty_bytes_last_sync().set(500_000);
+/// let s = rates.update(&stats, t0 + Duration::from_millis(100));
+/// assert_eq!(s.bandwidth_bytes_per_ms, 10_000.0);
+/// assert_eq!(s.mbps, 80.0);
+/// assert_eq!(s.pages_per_second, 2_440.0);
+/// assert_eq!(s.expected_downtime_ms, Some(50.0));
+/// ```
+#[derive(Debug, Clone)]
+pub struct RateTracker {
+    since: Instant,
+    initial_bytes: u64,
+    initial_pages: u64,
+}
+
+/// What one [`RateTracker::update`] measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateSample {
+    /// `transferred` at the update.
+    pub transferred: u64,
+    /// Bytes per millisecond over the interval (QEMU's `bandwidth`).
+    pub bandwidth_bytes_per_ms: f64,
+    /// Megabits per second over the interval (QEMU's `mbps`).
+    pub mbps: f64,
+    /// Normal plus zero pages sent per second over the interval.
+    pub pages_per_second: f64,
+    /// `dirty_bytes_last_sync / bandwidth`, in milliseconds; `None` while nothing was sent
+    /// in the interval.
+    pub expected_downtime_ms: Option<f64>,
+}
+
+impl RateTracker {
+    /// Starts measuring at `now` (and starts a rate-limit window).
+    ///
+    /// ```
+    /// let stats = shardstat::migration::MigrationStats::new();
+    /// let _rates = shardstat::migration::RateTracker::new(&stats, std::time::Instant::now());
+    /// ```
+    pub fn new(stats: &MigrationStats, now: Instant) -> Self {
+        let snap = stats.snapshot();
+        stats.rate_limit_start().set(snap.transferred);
+        RateTracker {
+            since: now,
+            initial_bytes: snap.transferred,
+            initial_pages: snap.normal_pages.wrapping_add(snap.zero_pages),
+        }
+    }
+
+    /// Computes the rates since the last update (or `new`) from one snapshot, and starts a
+    /// new rate-limit window at the snapshot's `transferred`.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let stats = shardstat::migration::MigrationStats::new();
+    /// let t0 = Instant::now();
+    /// let mut rates = shardstat::migration::RateTracker::new(&stats, t0);
+    /// stats.add_multifd_bytes(1_000);
+    /// let s = rates.update(&stats, t0 + Duration::from_millis(10));
+    /// assert_eq!(s.bandwidth_bytes_per_ms, 100.0);
+    /// ```
+    pub fn update(&mut self, stats: &MigrationStats, now: Instant) -> RateSample {
+        let snap = stats.snapshot();
+        let elapsed_ms = now.saturating_duration_since(self.since).as_secs_f64() * 1e3;
+        let bytes = snap.transferred.wrapping_sub(self.initial_bytes) as f64;
+        let pages_now = snap.normal_pages.wrapping_add(snap.zero_pages);
+        let pages = pages_now.wrapping_sub(self.initial_pages) as f64;
+        let per_ms = |x: f64| {
+            if elapsed_ms > 0.0 {
+                x / elapsed_ms
+            } else {
+                0.0
+            }
+        };
+        let bandwidth = per_ms(bytes);
+        let sample = RateSample {
+            transferred: snap.transferred,
+            bandwidth_bytes_per_ms: bandwidth,
+            mbps: bandwidth * 8.0 / 1e3,
+            pages_per_second: per_ms(pages) * 1e3,
+            expected_downtime_ms: (bandwidth > 0.0)
+                .then(|| snap.dirty_bytes_last_sync as f64 / bandwidth),
+        };
+        stats.rate_limit_start().set(snap.transferred);
+        self.since = now;
+        self.initial_bytes = snap.transferred;
+        self.initial_pages = pages_now;
+        sample
+    }
+}

@@ -1,0 +1,140 @@
+//! `shardstat::migration`: transferred bytes, the cheap-but-exact rate check, the 100 ms
+//! update.
+
+use shardstat::migration::{MigrationStats, RateTracker, PUBLISH_BYTES};
+use std::thread;
+use std::time::{Duration, Instant};
+
+#[test]
+fn one_sender_shard_is_128_bytes() {
+    assert_eq!(MigrationStats::BYTES_PER_THREAD, 128);
+}
+
+#[test]
+fn transferred_is_the_sum_of_file_multifd_and_rdma_bytes_across_threads() {
+    let stats = MigrationStats::new();
+    thread::scope(|s| {
+        for t in 0..3u64 {
+            let stats = &stats;
+            s.spawn(move || {
+                let local = stats.local();
+                for i in 0..10_000u64 {
+                    match (i + t) % 3 {
+                        0 => local.add_multifd_bytes(4096 + i % 7),
+                        1 => local.add_file_bytes(17),
+                        _ => local.add_rdma_bytes(i % 100),
+                    }
+                }
+            });
+        }
+    });
+    let snap = stats.snapshot();
+    assert_eq!(
+        snap.transferred,
+        snap.multifd_bytes + snap.qemu_file_transferred + snap.rdma_bytes
+    );
+    assert_eq!(stats.transferred_bytes(), snap.transferred);
+}
+
+/// The rate check is exact: for every limit around the used bytes — far below, inside the
+/// estimate's slack, exactly at, far above — it agrees with `transferred - start > max`.
+#[test]
+fn rate_limit_exceeded_always_agrees_with_the_exact_comparison() {
+    let stats = MigrationStats::new();
+    let check = |stats: &MigrationStats| {
+        let used = stats.transferred_bytes() - stats.snapshot().rate_limit_start;
+        let slack = 8 * PUBLISH_BYTES;
+        let limits = [
+            1,
+            used.saturating_sub(slack + 1).max(1),
+            used.saturating_sub(PUBLISH_BYTES / 2).max(1),
+            used.saturating_sub(1).max(1),
+            used.max(1),
+            used + 1,
+            used + PUBLISH_BYTES / 2,
+            used + slack + 1,
+            u64::MAX / 2,
+        ];
+        for max in limits {
+            stats.rate_limit_set(max);
+            assert_eq!(
+                stats.rate_limit_exceeded(),
+                used > max,
+                "used {used}, limit {max}"
+            );
+        }
+    };
+    for round in 0..5u64 {
+        stats.rate_limit_reset();
+        thread::scope(|s| {
+            for t in 0..4u64 {
+                let stats = &stats;
+                s.spawn(move || {
+                    let local = stats.local();
+                    for i in 0..(500 + round * 300 + t * 77) {
+                        local.multifd_packet_sent(1 + (i * 7919 + t) % 70_000, 1, 0);
+                    }
+                    local.add_file_bytes(round * 1000 + t);
+                });
+            }
+        });
+        check(&stats);
+        if round == 2 {
+            // A group reset in the middle: published totals restart, the check stays exact.
+            stats.add_multifd_bytes(PUBLISH_BYTES - 1);
+            stats.reset();
+            stats.rate_limit_reset();
+            stats.add_multifd_bytes(3);
+            check(&stats);
+        }
+    }
+    stats.rate_limit_set(0);
+    assert!(!stats.rate_limit_exceeded(), "0 means unlimited");
+}
+
+#[test]
+fn a_packet_is_seen_whole_by_snapshots() {
+    let stats = MigrationStats::new();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    thread::scope(|s| {
+        s.spawn(|| {
+            let local = stats.local();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                local.multifd_packet_sent(128 * 4096, 100, 28);
+            }
+        });
+        for _ in 0..2_000 {
+            let snap = stats.snapshot();
+            let packets = snap.normal_pages / 100;
+            assert_eq!(snap.normal_pages, packets * 100);
+            assert_eq!(snap.zero_pages, packets * 28);
+            assert_eq!(snap.multifd_bytes, packets * 128 * 4096);
+            assert_eq!(snap.transferred, snap.multifd_bytes);
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+}
+
+#[test]
+fn rate_tracker_reports_bandwidth_pages_and_downtime_and_resets_the_window() {
+    let stats = MigrationStats::new();
+    let t0 = Instant::now();
+    let mut rates = RateTracker::new(&stats, t0);
+    stats.rate_limit_set(1_000);
+    stats.local().multifd_packet_sent(2_000, 3, 1);
+    assert!(stats.rate_limit_exceeded());
+    stats.dirty_bytes_last_sync().set(4_000);
+    let s = rates.update(&stats, t0 + Duration::from_millis(200));
+    assert_eq!(s.transferred, 2_000);
+    assert_eq!(s.bandwidth_bytes_per_ms, 10.0);
+    assert_eq!(s.mbps, 0.08);
+    assert_eq!(s.pages_per_second, 20.0);
+    assert_eq!(s.expected_downtime_ms, Some(400.0));
+    assert!(
+        !stats.rate_limit_exceeded(),
+        "the update starts a new window"
+    );
+    let idle = rates.update(&stats, t0 + Duration::from_millis(300));
+    assert_eq!(idle.bandwidth_bytes_per_ms, 0.0);
+    assert_eq!(idle.expected_downtime_ms, None);
+}
