@@ -1,68 +1,27 @@
-//! Add throughput: one shared `AtomicU64` against shardstat, at 1 and 2 threads.
-//! (The full comparison suite grows in `benches/`; see docs/performance.md.)
+//! Add throughput of every way to count, side by side, at 1, 2, … cores threads and at 2×
+//! and 4× oversubscription. Throughput is adds per second over all threads.
+//!
+//! `cargo bench --bench add` (about 4 minutes); `cargo bench --bench add -- 2-threads` for
+//! one thread count. The implementations are in `benches/impls/mod.rs`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use shardstat::Counter;
-use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Barrier;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Times `threads` threads each running `add` `iters` times, from a common start.
-fn run_threads(threads: usize, iters: u64, add: &(dyn Fn(u64) + Sync)) -> Duration {
-    let start_line = Barrier::new(threads + 1);
-    std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    start_line.wait();
-                    add(iters);
-                })
-            })
-            .collect();
-        start_line.wait();
-        let start = Instant::now();
-        for w in workers {
-            w.join().unwrap();
-        }
-        start.elapsed()
-    })
-}
+mod impls;
 
 fn add_throughput(c: &mut Criterion) {
-    for threads in [1, 2] {
+    for threads in impls::thread_counts() {
         let mut group = c.benchmark_group(format!("add/{threads}-threads"));
-        group.throughput(Throughput::Elements(threads as u64));
-        let atomic = AtomicU64::new(0);
-        group.bench_function("AtomicU64::fetch_add", |b| {
-            b.iter_custom(|iters| {
-                run_threads(threads, iters, &|n| {
-                    for _ in 0..n {
-                        atomic.fetch_add(black_box(1), Ordering::Relaxed);
-                    }
-                })
-            })
-        });
-        let counter = Counter::new();
-        group.bench_function("Counter::add", |b| {
-            b.iter_custom(|iters| {
-                run_threads(threads, iters, &|n| {
-                    for _ in 0..n {
-                        counter.add(black_box(1));
-                    }
-                })
-            })
-        });
-        group.bench_function("LocalCounter::add", |b| {
-            b.iter_custom(|iters| {
-                run_threads(threads, iters, &|n| {
-                    let local = counter.local();
-                    for _ in 0..n {
-                        local.add(black_box(1));
-                    }
-                })
-            })
-        });
+        group
+            .throughput(Throughput::Elements(threads as u64))
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2))
+            .sample_size(20);
+        for imp in impls::all() {
+            group.bench_function(imp.name(), |b| {
+                b.iter_custom(|iters| impls::timed_run(&*imp, threads, iters))
+            });
+        }
         group.finish();
     }
 }

@@ -27,7 +27,7 @@
 //!   concurrent with the read.
 
 use crate::sync::{ptr_get_mut, AtomicPtr, AtomicUsize, Ordering};
-use crate::thread_id::Thread;
+use crate::thread_id::Slot;
 use std::ptr;
 
 /// How many buckets a table has.
@@ -77,39 +77,42 @@ impl<T: Default> ShardTable<T> {
         }
     }
 
-    /// The shard of `thread`, created on first use.
+    /// The shard of `slot`, created on first use.
     #[inline]
-    pub(crate) fn get(&self, thread: Thread) -> &T {
-        match self.try_get(thread) {
+    pub(crate) fn get(&self, slot: Slot) -> &T {
+        match self.try_get(slot) {
             Some(shard) => shard,
-            None => self.publish_bucket(thread),
+            None => self.publish_bucket(slot),
         }
     }
 
-    /// The shard of `thread`, if its bucket exists (never allocates).
+    /// The shard of `slot`, if its bucket exists (never allocates).
     #[inline]
-    pub(crate) fn try_get(&self, thread: Thread) -> Option<&T> {
-        let bucket = self.buckets[thread.bucket].load(Ordering::Acquire);
+    pub(crate) fn try_get(&self, slot: Slot) -> Option<&T> {
+        debug_assert!(slot.bucket < BUCKETS && slot.index < bucket_len(slot.bucket));
+        // SAFETY: `slot.bucket < BUCKETS`: a `Slot` comes from `Thread::new` of an index the
+        // registry handed out, and the registry refuses indices `>= MAX_THREADS`, whose
+        // buckets would be `>= BUCKETS`.
+        let bucket = unsafe { self.buckets.get_unchecked(slot.bucket) }.load(Ordering::Acquire);
         if bucket.is_null() {
             return None;
         }
         // SAFETY: a non-null bucket pointer was published by `publish_bucket`: it points to a
-        // live array of `bucket_len(thread.bucket)` initialised `T`s that is freed only by
+        // live array of `bucket_len(slot.bucket)` initialised `T`s that is freed only by
         // `Drop`, which needs `&mut self`, so it outlives `&self`. `Thread::new` makes
-        // `thread.index < bucket_len(thread.bucket)`, so the offset stays inside the array.
+        // `slot.index < bucket_len(slot.bucket)`, so the offset stays inside the array.
         // The `Acquire` load above pairs with the publishing `Release`, so the
         // initialisation is visible here. Only shared references to `T` are ever made.
-        Some(unsafe { &*bucket.add(thread.index) })
+        Some(unsafe { &*bucket.add(slot.index) })
     }
 
     #[cold]
     #[inline(never)]
-    fn publish_bucket(&self, thread: Thread) -> &T {
-        let len = bucket_len(thread.bucket);
+    fn publish_bucket(&self, slot: Slot) -> &T {
+        let len = bucket_len(slot.bucket);
         let fresh: Box<[T]> = (0..len).map(|_| T::default()).collect();
         let fresh = Box::into_raw(fresh).cast::<T>();
-        let slot = &self.buckets[thread.bucket];
-        let bucket = match slot.compare_exchange(
+        let bucket = match self.buckets[slot.bucket].compare_exchange(
             ptr::null_mut(),
             fresh,
             Ordering::Release,
@@ -124,11 +127,11 @@ impl<T: Default> ShardTable<T> {
             }
         };
         self.visible_buckets
-            .fetch_max(thread.bucket + 1, Ordering::Relaxed);
+            .fetch_max(slot.bucket + 1, Ordering::Relaxed);
         // SAFETY: `bucket` is a published bucket of `len` initialised `T`s (ours, or the
         // winner's, whose initialisation the failed CAS acquired); it lives until `Drop`;
-        // `thread.index < len`.
-        unsafe { &*bucket.add(thread.index) }
+        // `slot.index < len`.
+        unsafe { &*bucket.add(slot.index) }
     }
 
     /// Every shard that may have been written, in no particular order (shards no thread has
@@ -193,22 +196,23 @@ impl<T> Drop for ShardTable<T> {
 mod tests {
     use super::*;
     use crate::sync::AtomicU64;
+    use crate::thread_id::Thread;
 
     #[test]
     fn shards_are_per_thread_and_allocated_by_bucket() {
         let table: ShardTable<AtomicU64> = ShardTable::new();
         assert_eq!(table.iter().count(), 0);
         assert_eq!(table.allocated(), 0);
-        table.get(Thread::new(0)).store(5, Ordering::Relaxed);
-        table.get(Thread::new(4)).store(7, Ordering::Relaxed);
+        table.get(Thread::new(0).slot).store(5, Ordering::Relaxed);
+        table.get(Thread::new(4).slot).store(7, Ordering::Relaxed);
         // bucket 0 (1 shard) and bucket 2 (4 shards); bucket 1 is never allocated.
         assert_eq!(table.allocated(), 5);
         let values: Vec<u64> = table.iter().map(|s| s.load(Ordering::Relaxed)).collect();
         assert_eq!(values, [5, 0, 7, 0, 0]);
-        assert_eq!(table.get(Thread::new(4)).load(Ordering::Relaxed), 7);
+        assert_eq!(table.get(Thread::new(4).slot).load(Ordering::Relaxed), 7);
         assert!(!ptr::eq(
-            table.get(Thread::new(3)),
-            table.get(Thread::new(4))
+            table.get(Thread::new(3).slot),
+            table.get(Thread::new(4).slot)
         ));
     }
 
@@ -220,7 +224,7 @@ mod tests {
                 let table = &table;
                 s.spawn(move || {
                     table
-                        .get(Thread::new(id))
+                        .get(Thread::new(id).slot)
                         .store(id as u64, Ordering::Relaxed)
                 });
             }

@@ -22,9 +22,16 @@ use std::collections::BinaryHeap;
 pub(crate) struct Thread {
     /// The dense index (0 for the first thread that touched any counter).
     pub(crate) id: usize,
-    /// Which bucket of a shard table holds this thread's shard: bucket `b` holds `2^b` shards.
+    /// Where the thread's shards are.
+    pub(crate) slot: Slot,
+}
+
+/// Where a thread's shard sits in every shard table: bucket `bucket`, position `index`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Slot {
+    /// Which bucket: bucket `b` holds `2^b` shards. Always `< shards::BUCKETS`.
     pub(crate) bucket: usize,
-    /// The position of the shard inside its bucket.
+    /// The position of the shard inside its bucket: `< 2^bucket`.
     pub(crate) index: usize,
 }
 
@@ -34,7 +41,28 @@ impl Thread {
         let key = id + 1;
         let bucket = (usize::BITS - 1 - key.leading_zeros()) as usize;
         let index = key - (1 << bucket);
-        Thread { id, bucket, index }
+        Thread {
+            id,
+            slot: Slot { bucket, index },
+        }
+    }
+}
+
+impl Slot {
+    /// The slot as one non-zero word, `(bucket + 1) << 32 | index`, for the fast-path
+    /// thread-local (0 means "no slot yet"). Indices fit: `MAX_THREADS < 2^32`.
+    #[cfg(not(loom))]
+    fn pack(self) -> u64 {
+        ((self.bucket as u64 + 1) << 32) | self.index as u64
+    }
+
+    #[cfg(not(loom))]
+    #[inline]
+    fn unpack(packed: u64) -> Slot {
+        Slot {
+            bucket: (packed >> 32) as usize - 1,
+            index: packed as u32 as usize,
+        }
     }
 }
 
@@ -69,7 +97,7 @@ impl Registry {
 
 #[cfg(not(loom))]
 mod imp {
-    use super::{lock, Mutex, Registry, Thread};
+    use super::{lock, Mutex, Registry, Slot, Thread};
     use std::cell::Cell;
     use std::collections::BinaryHeap;
 
@@ -84,8 +112,10 @@ mod imp {
     }
 
     thread_local! {
-        /// The fast path: no destructor, so reading it never registers anything.
-        static THREAD: Cell<Option<Thread>> = const { Cell::new(None) };
+        /// The fast path: the packed slot (0 = none yet). A `u64` with no destructor and a
+        /// `const` initialiser, so reading it is one load at a fixed offset from the thread
+        /// pointer, with no lazy registration and no state check.
+        static SLOT: Cell<u64> = const { Cell::new(0) };
         /// Holds the index for the thread's lifetime and returns it on exit.
         static GUARD: Cell<Option<ThreadGuard>> = const { Cell::new(None) };
     }
@@ -94,34 +124,37 @@ mod imp {
         fn drop(&mut self) {
             // Later lookups on this thread (from other thread-locals' destructors) must not use
             // an index that another thread may now own: they take a fresh one (see `slow`).
-            let _ = THREAD.try_with(|t| t.set(None));
+            let _ = SLOT.try_with(|t| t.set(0));
             lock(&REGISTRY).release(self.thread.id);
         }
     }
 
-    /// The calling thread's index, allocated on first use.
+    /// The calling thread's slot, allocated on first use.
     #[inline]
-    pub(crate) fn current() -> Thread {
-        match THREAD.with(Cell::get) {
-            Some(thread) => thread,
-            None => slow(),
+    pub(crate) fn current() -> Slot {
+        match SLOT.with(Cell::get) {
+            0 => slow(),
+            packed => Slot::unpack(packed),
         }
     }
 
-    /// The calling thread's index if it has one; never allocates one.
-    pub(crate) fn try_current() -> Option<Thread> {
-        THREAD.try_with(Cell::get).ok().flatten()
+    /// The calling thread's slot if it has one; never allocates one.
+    pub(crate) fn try_current() -> Option<Slot> {
+        match SLOT.try_with(Cell::get) {
+            Ok(0) | Err(_) => None,
+            Ok(packed) => Some(Slot::unpack(packed)),
+        }
     }
 
     #[cold]
     #[inline(never)]
-    fn slow() -> Thread {
+    fn slow() -> Slot {
         let thread = Thread::new(lock(&REGISTRY).acquire());
-        THREAD.with(|t| t.set(Some(thread)));
+        SLOT.with(|t| t.set(thread.slot.pack()));
         // If the guard's slot is already destroyed (we are inside the thread's own
         // thread-local destructors), the index is never returned: it is leaked, not shared.
         let _ = GUARD.try_with(|g| g.set(Some(ThreadGuard { thread })));
-        thread
+        thread.slot
     }
 }
 
@@ -136,7 +169,7 @@ mod imp {
     //! Loom drops a thread's locals after `join` has returned and possibly after the
     //! execution's lazy statics are gone, so each guard holds its own `Arc` of the registry
     //! instead of reaching for the static in `Drop`.
-    use super::{lock, Mutex, Registry, Thread};
+    use super::{lock, Mutex, Registry, Slot, Thread};
     use std::cell::Cell;
     use std::collections::BinaryHeap;
     use std::mem::ManuallyDrop;
@@ -161,11 +194,11 @@ mod imp {
         static GUARD: ThreadGuard = {
             let registry = Arc::clone(&REGISTRY);
             let thread = Thread::new(lock(&registry).acquire());
-            THREAD.with(|t| t.set(Some(thread)));
+            SLOT.with(|t| t.set(Some(thread.slot)));
             ThreadGuard { thread, registry: ManuallyDrop::new(registry) }
         };
         /// Whether this model thread has an index yet (set when `GUARD` is created).
-        static THREAD: Cell<Option<Thread>> = Cell::new(None);
+        static SLOT: Cell<Option<Slot>> = Cell::new(None);
     }
 
     impl Drop for ThreadGuard {
@@ -181,14 +214,14 @@ mod imp {
         }
     }
 
-    /// The calling model thread's index, allocated on first use.
-    pub(crate) fn current() -> Thread {
-        GUARD.with(|g| g.thread)
+    /// The calling model thread's slot, allocated on first use.
+    pub(crate) fn current() -> Slot {
+        GUARD.with(|g| g.thread.slot)
     }
 
-    /// The calling model thread's index if it has one; never allocates one.
-    pub(crate) fn try_current() -> Option<Thread> {
-        THREAD.with(Cell::get)
+    /// The calling model thread's slot if it has one; never allocates one.
+    pub(crate) fn try_current() -> Option<Slot> {
+        SLOT.with(Cell::get)
     }
 }
 
@@ -202,7 +235,7 @@ mod tests {
     fn buckets_double_in_size() {
         let placed: Vec<(usize, usize)> = (0..8)
             .map(Thread::new)
-            .map(|t| (t.bucket, t.index))
+            .map(|t| (t.slot.bucket, t.slot.index))
             .collect();
         assert_eq!(
             placed,
@@ -217,6 +250,15 @@ mod tests {
                 (3, 0)
             ]
         );
+    }
+
+    #[test]
+    fn packed_slots_round_trip_and_are_never_zero() {
+        for id in [0, 1, 2, 6, 7, 1000, (1 << 31) - 2] {
+            let slot = Thread::new(id).slot;
+            assert_ne!(slot.pack(), 0);
+            assert_eq!(Slot::unpack(slot.pack()), slot);
+        }
     }
 
     #[test]
@@ -235,14 +277,15 @@ mod tests {
     }
 
     #[test]
-    fn a_thread_keeps_its_index_and_an_exited_threads_index_is_reused() {
+    fn a_thread_keeps_its_slot_and_no_live_thread_shares_it() {
         let here = current();
         assert_eq!(current(), here, "the index is stable within a thread");
-        let first = std::thread::spawn(|| current().id).join().unwrap();
-        // The exited thread returned its index; the next new thread gets the lowest free
-        // one, which is at most `first` (another test's thread may have taken a lower one).
-        let second = std::thread::spawn(|| current().id).join().unwrap();
-        assert_ne!(first, here.id);
-        assert_ne!(second, here.id);
+        let first = std::thread::spawn(current).join().unwrap();
+        let second = std::thread::spawn(current).join().unwrap();
+        assert_ne!(
+            first, here,
+            "a live thread's slot is never given to another"
+        );
+        assert_ne!(second, here);
     }
 }

@@ -1,0 +1,358 @@
+//! Every way to count that the benchmarks compare, behind one interface, shared by
+//! `benches/add.rs` and `examples/contention.rs` (which includes this file with `#[path]`).
+//!
+//! Each implementation runs its own add loop on each thread (`run`), so that a handle-based
+//! one can find its shard once per thread, as its users would. Every loop adds
+//! `black_box(1)`: the compiler must load, add and store the value on every iteration for
+//! all of them alike (a `black_box` may touch memory), so no loop is folded into a register.
+#![allow(dead_code)]
+
+use std::cell::Cell;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+shardstat::stats! {
+    /// QEMU's counters, for the group-field benchmark.
+    #[snapshot = QemuSnapshot]
+    #[local = QemuLocal]
+    pub struct QemuCounters {
+        /// Pages sent whole.
+        pub normal_pages: shardstat::Counter,
+        /// Zero pages.
+        pub zero_pages: shardstat::Counter,
+        /// Multifd bytes.
+        pub multifd_bytes: shardstat::Counter,
+    }
+}
+
+/// One way to count.
+pub trait Impl: Sync {
+    /// The label in tables and charts.
+    fn name(&self) -> &'static str;
+    /// Adds 1, `n` times, on the calling thread.
+    fn run(&self, n: u64);
+    /// The total, to check nothing was lost.
+    fn total(&self) -> u64;
+}
+
+/// One shared `AtomicU64`, `fetch_add` (QEMU, metrics-util, prometheus-client).
+#[derive(Default)]
+pub struct SharedAtomic(AtomicU64);
+impl Impl for SharedAtomic {
+    fn name(&self) -> &'static str {
+        "AtomicU64::fetch_add"
+    }
+    fn run(&self, n: u64) {
+        for _ in 0..n {
+            self.0.fetch_add(black_box(1), Ordering::Relaxed);
+        }
+    }
+    fn total(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A `Mutex<u64>`.
+#[derive(Default)]
+pub struct Locked(Mutex<u64>);
+impl Impl for Locked {
+    fn name(&self) -> &'static str {
+        "Mutex<u64>"
+    }
+    fn run(&self, n: u64) {
+        for _ in 0..n {
+            *self.0.lock().unwrap() += black_box(1);
+        }
+    }
+    fn total(&self) -> u64 {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// Java's `LongAdder` in miniature: padded cells, a per-thread probe, a CAS per add, and a
+/// new probe after a failed CAS (Striped64's rehash). Cells: the next power of two at or
+/// above twice the cores.
+pub struct StripedCas {
+    cells: Vec<crossbeam_utils::CachePadded<AtomicU64>>,
+}
+impl Default for StripedCas {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        StripedCas {
+            cells: (0..(2 * cores).next_power_of_two())
+                .map(|_| Default::default())
+                .collect(),
+        }
+    }
+}
+thread_local!(static PROBE: Cell<u64> = const { Cell::new(0) });
+impl Impl for StripedCas {
+    fn name(&self) -> &'static str {
+        "striped CAS (LongAdder)"
+    }
+    fn run(&self, n: u64) {
+        let mask = self.cells.len() as u64 - 1;
+        let mut probe = PROBE.with(|p| {
+            if p.get() == 0 {
+                let seed = p as *const _ as u64;
+                p.set(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            }
+            p.get()
+        });
+        for _ in 0..n {
+            loop {
+                let cell = &self.cells[(probe & mask) as usize];
+                let old = cell.load(Ordering::Relaxed);
+                if cell
+                    .compare_exchange_weak(
+                        old,
+                        old + black_box(1),
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok()
+                {
+                    break;
+                }
+                probe ^= probe << 13;
+                probe ^= probe >> 7;
+                probe ^= probe << 17;
+            }
+        }
+        PROBE.with(|p| p.set(probe));
+    }
+    fn total(&self) -> u64 {
+        self.cells.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+}
+
+/// hytra's `TrAdder`: `thread_local::ThreadLocal` of padded atomics, load + store.
+#[derive(Default)]
+pub struct Hytra(hytra::TrAdder<u64>);
+impl Impl for Hytra {
+    fn name(&self) -> &'static str {
+        "hytra TrAdder"
+    }
+    fn run(&self, n: u64) {
+        for _ in 0..n {
+            self.0.inc(black_box(1));
+        }
+    }
+    fn total(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+/// fast-counter's `ConcurrentCounter`: thread index modulo a fixed cell count, `fetch_add`.
+pub struct FastCounter(fast_counter::ConcurrentCounter);
+impl Default for FastCounter {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        FastCounter(fast_counter::ConcurrentCounter::new(cores))
+    }
+}
+impl Impl for FastCounter {
+    fn name(&self) -> &'static str {
+        "fast-counter"
+    }
+    fn run(&self, n: u64) {
+        for _ in 0..n {
+            self.0.add(black_box(1));
+        }
+    }
+    fn total(&self) -> u64 {
+        self.0.sum() as u64
+    }
+}
+
+/// contatori's `Monotone`: 64 fixed padded slots, `fetch_add` on the thread's slot.
+#[derive(Default)]
+pub struct Contatori(contatori::counters::monotone::Monotone);
+impl Impl for Contatori {
+    fn name(&self) -> &'static str {
+        "contatori Monotone"
+    }
+    fn run(&self, n: u64) {
+        for _ in 0..n {
+            self.0.add(black_box(1));
+        }
+    }
+    fn total(&self) -> u64 {
+        use contatori::counters::{CounterValue, Observable};
+        match self.0.value() {
+            CounterValue::Unsigned(v) => v,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// shardstat `Counter::add`: the shard lookup on every add.
+#[derive(Default)]
+pub struct ShardCounter(shardstat::Counter);
+impl Impl for ShardCounter {
+    fn name(&self) -> &'static str {
+        "shardstat Counter::add"
+    }
+    fn run(&self, n: u64) {
+        for _ in 0..n {
+            self.0.add(black_box(1));
+        }
+    }
+    fn total(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+/// shardstat `LocalCounter::add`: the shard found once per thread.
+#[derive(Default)]
+pub struct ShardLocal(shardstat::Counter);
+impl Impl for ShardLocal {
+    fn name(&self) -> &'static str {
+        "shardstat LocalCounter::add"
+    }
+    fn run(&self, n: u64) {
+        let local = self.0.local();
+        for _ in 0..n {
+            local.add(black_box(1));
+        }
+    }
+    fn total(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+/// A field of a shardstat group, through the group's accessor (lookup on every add).
+#[derive(Default)]
+pub struct ShardGroupField(QemuCounters);
+impl Impl for ShardGroupField {
+    fn name(&self) -> &'static str {
+        "shardstat group field add"
+    }
+    fn run(&self, n: u64) {
+        for _ in 0..n {
+            self.0.normal_pages().add(black_box(1));
+        }
+    }
+    fn total(&self) -> u64 {
+        self.0.normal_pages().get()
+    }
+}
+
+/// shardstat `Max::record` of a cycling value: a new maximum only on a thread's first 1,024
+/// records, after that two loads and a compare.
+#[derive(Default)]
+pub struct ShardMax(shardstat::Max, AtomicU64);
+impl Impl for ShardMax {
+    fn name(&self) -> &'static str {
+        "shardstat Max::record"
+    }
+    fn run(&self, n: u64) {
+        for i in 0..n {
+            self.0.record(black_box(i & 1023));
+        }
+        self.1.fetch_add(n, Ordering::Relaxed);
+    }
+    fn total(&self) -> u64 {
+        self.1.load(Ordering::Relaxed)
+    }
+}
+
+thread_local!(static PLAIN: Cell<u64> = const { Cell::new(0) });
+
+/// A plain thread-local `Cell<u64>` add that the compiler keeps in a register for the whole
+/// loop (one add per iteration, nothing stored): the compute limit, which no counter that
+/// others can read at any time reaches.
+#[derive(Default)]
+pub struct PlainTlsRegister(AtomicU64);
+impl Impl for PlainTlsRegister {
+    fn name(&self) -> &'static str {
+        "thread-local Cell, in a register"
+    }
+    fn run(&self, n: u64) {
+        PLAIN.with(|c| {
+            for _ in 0..n {
+                c.set(c.get() + black_box(1));
+            }
+            self.0.fetch_add(c.replace(0), Ordering::Relaxed);
+        });
+    }
+    fn total(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A plain thread-local `Cell<u64>` add that goes to memory on every iteration (the
+/// cell's address passes through `black_box`, so the compiler must load and store it):
+/// the limit for a counter whose value lives in memory, as any readable counter's must.
+#[derive(Default)]
+pub struct PlainTlsMemory(AtomicU64);
+impl Impl for PlainTlsMemory {
+    fn name(&self) -> &'static str {
+        "thread-local Cell, in memory"
+    }
+    fn run(&self, n: u64) {
+        PLAIN.with(|c| {
+            for _ in 0..n {
+                let c = black_box(c);
+                c.set(c.get() + black_box(1));
+            }
+            self.0.fetch_add(c.replace(0), Ordering::Relaxed);
+        });
+    }
+    fn total(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Every implementation, freshly made, in table order.
+pub fn all() -> Vec<Box<dyn Impl>> {
+    vec![
+        Box::<SharedAtomic>::default(),
+        Box::<Locked>::default(),
+        Box::<StripedCas>::default(),
+        Box::<FastCounter>::default(),
+        Box::<Contatori>::default(),
+        Box::<Hytra>::default(),
+        Box::<ShardCounter>::default(),
+        Box::<ShardGroupField>::default(),
+        Box::<ShardMax>::default(),
+        Box::<ShardLocal>::default(),
+        Box::<PlainTlsMemory>::default(),
+        Box::<PlainTlsRegister>::default(),
+    ]
+}
+
+/// Thread counts to measure: 1, 2, … up to the cores, then 2× and 4× oversubscribed.
+pub fn thread_counts() -> Vec<usize> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut counts: Vec<usize> = (0..)
+        .map(|k| 1usize << k)
+        .take_while(|&t| t < cores)
+        .collect();
+    counts.extend([cores, 2 * cores, 4 * cores]);
+    counts.dedup();
+    counts
+}
+
+/// Runs `imp` on `threads` threads, `per_thread` adds each, from a common start line, and
+/// returns the time from the start until the last thread finished.
+pub fn timed_run(imp: &dyn Impl, threads: usize, per_thread: u64) -> std::time::Duration {
+    let start_line = std::sync::Barrier::new(threads + 1);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    start_line.wait();
+                    imp.run(per_thread);
+                })
+            })
+            .collect();
+        start_line.wait();
+        let start = std::time::Instant::now();
+        for w in workers {
+            w.join().unwrap();
+        }
+        start.elapsed()
+    })
+}

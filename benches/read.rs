@@ -1,0 +1,125 @@
+//! Read cost: `Counter::get` with 1, 2, 8, 64 and 256 threads' shards present (the threads
+//! added, then wait parked), one `AtomicU64` load for scale, and a snapshot of QEMU's
+//! migration statistics (`MigrationStats::snapshot`, 12 counters and 5 gauges) against
+//! the same 12 counters read one `Counter::get` at a time.
+//!
+//! With parked writers every shard line stays in the reader's cache after the first read, so
+//! those numbers are the instruction cost. The `…/active-writer` cases keep one thread
+//! scanning a 4 KiB page and then counting it in every counter and in the group while the
+//! reader reads (QEMU's case: senders write while the migration thread reads), so reads
+//! pull the written lines from the writer's core.
+//!
+//! `cargo bench --bench read`.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use shardstat::migration::MigrationStats;
+use shardstat::Counter;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Barrier;
+use std::time::Duration;
+
+/// Counters written by `threads` threads that then stay alive (parked on a barrier), so
+/// each keeps its own shard.
+struct Fixture {
+    one: Counter,
+    twelve: Vec<Counter>,
+    group: MigrationStats,
+    release: Barrier,
+}
+
+fn with_threads(threads: usize, f: impl FnOnce(&Fixture)) {
+    let fixture = Fixture {
+        one: Counter::new(),
+        twelve: (0..12).map(|_| Counter::new()).collect(),
+        group: MigrationStats::new(),
+        release: Barrier::new(threads + 1),
+    };
+    let ready = Barrier::new(threads + 1);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                fixture.one.add(1);
+                fixture.twelve.iter().for_each(|c| c.add(1));
+                let local = fixture.group.local();
+                local.multifd_packet_sent(4096, 1, 0);
+                local.add_file_bytes(16);
+                local.precopy_bytes.add(4096);
+                local.dirty_sync_count.inc();
+                ready.wait();
+                fixture.release.wait();
+            });
+        }
+        ready.wait();
+        f(&fixture);
+        fixture.release.wait();
+    });
+}
+
+fn read_cost(c: &mut Criterion) {
+    let mut group = c.benchmark_group("read");
+    group
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .sample_size(30);
+    let atomic = AtomicU64::new(1);
+    group.bench_function("AtomicU64::load", |b| {
+        b.iter(|| black_box(&atomic).load(Ordering::Relaxed))
+    });
+    for threads in [1usize, 2, 8, 64, 256] {
+        with_threads(threads, |f| {
+            assert_eq!(f.one.get(), threads as u64);
+            group.bench_with_input(BenchmarkId::new("Counter::get", threads), &f, |b, f| {
+                b.iter(|| black_box(&f.one).get())
+            });
+            group.bench_with_input(
+                BenchmarkId::new("MigrationStats::snapshot", threads),
+                &f,
+                |b, f| b.iter(|| black_box(&f.group).snapshot()),
+            );
+            group.bench_with_input(
+                BenchmarkId::new("12 x Counter::get", threads),
+                &f,
+                |b, f| b.iter(|| f.twelve.iter().map(|c| black_box(c).get()).sum::<u64>()),
+            );
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("read/active-writer");
+    group
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .sample_size(30);
+    let one = Counter::new();
+    let twelve: Vec<Counter> = (0..12).map(|_| Counter::new()).collect();
+    let stats = MigrationStats::new();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let local = stats.local();
+            let page = vec![0u64; 512];
+            while !stop.load(Ordering::Relaxed) {
+                // A sender's work between its counts: scanning a 4 KiB page for zeros.
+                black_box(black_box(&page).iter().all(|&w| w == 0));
+                one.inc();
+                twelve.iter().for_each(|c| c.inc());
+                local.multifd_packet_sent(4096, 1, 0);
+                local.precopy_bytes.add(4096);
+                local.dirty_sync_count.inc();
+            }
+        });
+        group.bench_function("Counter::get", |b| b.iter(|| black_box(&one).get()));
+        group.bench_function("MigrationStats::snapshot", |b| {
+            b.iter(|| black_box(&stats).snapshot())
+        });
+        group.bench_function("12 x Counter::get", |b| {
+            b.iter(|| twelve.iter().map(|c| black_box(c).get()).sum::<u64>())
+        });
+        stop.store(true, Ordering::Relaxed);
+    });
+    group.finish();
+}
+
+criterion_group!(benches, read_cost);
+criterion_main!(benches);
