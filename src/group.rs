@@ -103,9 +103,18 @@ pub trait Field: sealed::Sealed {
     /// `newer − older` for a sum (wrapping), the newer value for anything else: what a
     /// snapshot's `Sub` gives per field, for rates.
     fn delta(newer: Self::Value, older: Self::Value) -> Self::Value;
+    /// What kind of metric the field is, for exporters.
+    const METRIC_KIND: MetricKind;
+    /// A snapshot value as an exporter's value.
+    #[doc(hidden)]
+    fn field_value(value: Self::Value) -> FieldValue;
 }
 
 impl Field for Counter {
+    const METRIC_KIND: MetricKind = MetricKind::Counter;
+    fn field_value(value: Self::Value) -> FieldValue {
+        FieldValue::Unsigned(value)
+    }
     const KIND: FieldKind = FieldKind::Sum;
     const WIDTH: usize = 1;
     type Stored = ();
@@ -141,6 +150,10 @@ impl Field for Counter {
 }
 
 impl Field for UpDownCounter {
+    const METRIC_KIND: MetricKind = MetricKind::UpDownCounter;
+    fn field_value(value: Self::Value) -> FieldValue {
+        FieldValue::Signed(value)
+    }
     const KIND: FieldKind = FieldKind::Sum;
     const WIDTH: usize = 1;
     type Stored = ();
@@ -176,6 +189,10 @@ impl Field for UpDownCounter {
 }
 
 impl Field for Max {
+    const METRIC_KIND: MetricKind = MetricKind::Max;
+    fn field_value(value: Self::Value) -> FieldValue {
+        FieldValue::Unsigned(value)
+    }
     const KIND: FieldKind = FieldKind::Extremum;
     const WIDTH: usize = 2;
     type Stored = ();
@@ -207,6 +224,10 @@ impl Field for Max {
 }
 
 impl Field for Min {
+    const METRIC_KIND: MetricKind = MetricKind::Min;
+    fn field_value(value: Self::Value) -> FieldValue {
+        FieldValue::Unsigned(value)
+    }
     const KIND: FieldKind = FieldKind::Extremum;
     const WIDTH: usize = 2;
     type Stored = ();
@@ -238,6 +259,10 @@ impl Field for Min {
 }
 
 impl Field for Gauge {
+    const METRIC_KIND: MetricKind = MetricKind::Gauge;
+    fn field_value(value: Self::Value) -> FieldValue {
+        FieldValue::Unsigned(value)
+    }
     const KIND: FieldKind = FieldKind::Unsharded;
     const WIDTH: usize = 0;
     type Stored = Gauge;
@@ -271,6 +296,75 @@ impl Field for Gauge {
     fn delta(newer: u64, _older: u64) -> u64 {
         newer
     }
+}
+
+/// What kind of metric a group field is, for exporters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MetricKind {
+    /// A [`Counter`]: monotone between resets.
+    Counter,
+    /// An [`UpDownCounter`].
+    UpDownCounter,
+    /// A [`Max`].
+    Max,
+    /// A [`Min`].
+    Min,
+    /// A [`Gauge`].
+    Gauge,
+}
+
+/// A group field's value, for exporters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FieldValue {
+    /// The value of a `Counter`, `Max`, `Min` or `Gauge` field.
+    Unsigned(u64),
+    /// The value of an `UpDownCounter` field.
+    Signed(i64),
+}
+
+/// A group field's name, doc comment and kind, for exporters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldInfo {
+    /// The field's name.
+    pub name: &'static str,
+    /// The field's doc comment, as written (empty if it has none).
+    pub help: &'static str,
+    /// What kind of metric it is.
+    pub kind: MetricKind,
+}
+
+/// Implemented by every [`stats!`](crate::stats) group: the fields' names, doc comments and
+/// kinds, and their values from one snapshot. Exporters (the `prometheus-client` feature)
+/// are written against it.
+///
+/// ```
+/// use shardstat::group::{FieldValue, Group, MetricKind};
+/// use shardstat::{stats, Counter, UpDownCounter};
+///
+/// stats! {
+///     #[snapshot = S]
+///     #[local = L]
+///     pub struct Queue {
+///         /// Jobs taken.
+///         pub taken: Counter,
+///         /// Jobs waiting.
+///         pub depth: UpDownCounter,
+///     }
+/// }
+/// assert_eq!(Queue::FIELDS[0].name, "taken");
+/// assert_eq!(Queue::FIELDS[0].help.trim(), "Jobs taken.");
+/// assert_eq!(Queue::FIELDS[1].kind, MetricKind::UpDownCounter);
+/// let q = Queue::new();
+/// q.depth().sub(2);
+/// assert_eq!(q.field_values(), [FieldValue::Unsigned(0), FieldValue::Signed(-2)]);
+/// ```
+pub trait Group: Send + Sync {
+    /// The group's type name.
+    const NAME: &'static str;
+    /// Every field, in declaration order.
+    const FIELDS: &'static [FieldInfo];
+    /// Every field's value, in declaration order, from one snapshot.
+    fn field_values(&self) -> Vec<FieldValue>;
 }
 
 /// The first slot of field number `index`, given every field's width.

@@ -85,7 +85,11 @@ mod counter;
 mod extremum;
 mod gauge;
 pub mod group;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod migration;
+#[cfg(feature = "prometheus-client")]
+pub mod prometheus;
 mod shards;
 mod stats_macro;
 mod sync;

@@ -150,12 +150,12 @@
 #[macro_export]
 macro_rules! stats {
     (
-        $(#[doc = $doc:expr])*
+        $(#[doc = $doc:literal])*
         #[snapshot = $snap:ident]
         #[local = $local:ident]
         $vis:vis struct $name:ident {
             $(
-                $(#[doc = $fdoc:expr])*
+                $(#[doc = $fdoc:literal])*
                 $fvis:vis $field:ident : $ty:ty
             ),* $(,)?
         }
@@ -296,12 +296,31 @@ macro_rules! stats {
                 }
             }
 
+            impl $crate::group::Group for $name {
+                const NAME: &'static str = stringify!($name);
+                const FIELDS: &'static [$crate::group::FieldInfo] = &[
+                    $(
+                        $crate::group::FieldInfo {
+                            name: stringify!($field),
+                            help: concat!("" $(, $fdoc)*),
+                            kind: <$ty as $crate::group::Field>::METRIC_KIND,
+                        },
+                    )*
+                ];
+                fn field_values(&self) -> ::std::vec::Vec<$crate::group::FieldValue> {
+                    let snapshot = self.snapshot();
+                    ::std::vec![
+                        $( <$ty as $crate::group::Field>::field_value(snapshot.$field), )*
+                    ]
+                }
+            }
+
             $crate::__stats_serde!($snap { $($field),* });
         };
     };
 
     (
-        $(#[doc = $doc:expr])*
+        $(#[doc = $doc:literal])*
         #[local = $local:ident]
         #[snapshot = $snap:ident]
         $($rest:tt)*
@@ -312,7 +331,7 @@ macro_rules! stats {
     };
 
     (
-        $(#[doc = $doc:expr])*
+        $(#[doc = $doc:literal])*
         $vis:vis struct $($rest:tt)*
     ) => {
         ::core::compile_error!(

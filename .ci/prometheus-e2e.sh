@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The fleet path, proven: a real Prometheus server scrapes the `prometheus` example on
+# loopback, and the values it stored (queried through its HTTP API) must equal the counters'
+# values. Before that, `promtool check metrics` must accept the exposition.
+# Installs Debian's `prometheus` package (server and promtool) when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+    echo "prometheus-e2e: installing Debian's prometheus package"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q prometheus >/dev/null 2>&1 \
+        || { apt-get update -q >/dev/null && apt-get install -y -q prometheus >/dev/null; }
+fi
+prometheus --version 2>&1 | head -n 1
+
+features=(--features prometheus-client,metrics)
+cargo build --quiet --release "${features[@]}" --example prometheus
+example=target/release/examples/prometheus
+
+echo "--- promtool check metrics"
+"$example" --once | promtool check metrics
+echo "promtool: the exposition passes"
+
+work=$(mktemp -d)
+app_port=19898
+prom_port=19090
+cleanup() {
+    [ -n "${app_pid:-}" ] && kill "$app_pid" 2>/dev/null || true
+    [ -n "${prom_pid:-}" ] && kill "$prom_pid" 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$example" --settle --port "$app_port" 2>"$work/app.log" &
+app_pid=$!
+cat >"$work/prometheus.yml" <<YAML
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: shardstat
+    static_configs:
+      - targets: ["127.0.0.1:$app_port"]
+YAML
+prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/data" \
+    --web.listen-address="127.0.0.1:$prom_port" >"$work/prometheus.log" 2>&1 &
+prom_pid=$!
+
+echo "--- Prometheus scrapes the example; its stored values must equal the counters'"
+python3 - "$app_port" "$prom_port" <<'PY'
+import json, re, sys, time, urllib.parse, urllib.request
+
+app, prom = sys.argv[1], sys.argv[2]
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.read().decode()
+
+# The counters' values, straight from the example's /metrics.
+deadline = time.time() + 60
+while True:
+    try:
+        exposition = get(f"http://127.0.0.1:{app}/metrics")
+        break
+    except OSError:
+        if time.time() > deadline:
+            sys.exit("prometheus-e2e: the example never served /metrics")
+        time.sleep(0.2)
+values = {}
+for line in exposition.splitlines():
+    if line and not line.startswith("#"):
+        series, value = line.rsplit(" ", 1)
+        values[series] = float(value)
+
+checks = {
+    'demo_migration_normal_pages_total{vm="demo"}': 'demo_migration_normal_pages_total{vm="demo"}',
+    'demo_migration_zero_pages_total{vm="demo"}': 'demo_migration_zero_pages_total{vm="demo"}',
+    'demo_migration_transferred_total{vm="demo"}': 'demo_migration_transferred_total{vm="demo"}',
+    'demo_packets_total': 'demo_packets_total',
+    'demo_largest_packet_bytes': 'demo_largest_packet_bytes',
+    'demo_packets_sent_total{channel="0"}': 'demo_packets_sent_total{channel="0"}',
+    'demo_channels': 'demo_channels',
+}
+expected = {
+    'demo_migration_normal_pages_total{vm="demo"}': 253000,
+    'demo_packets_total': 2000,
+    'demo_packets_sent_total{channel="0"}': 1000,
+}
+for series, value in expected.items():
+    if values.get(series) != value:
+        sys.exit(f"prometheus-e2e: /metrics has {series} = {values.get(series)}, expected {value}")
+
+deadline = time.time() + 90
+pending = dict(checks)
+while pending:
+    for series, query in list(pending.items()):
+        url = f"http://127.0.0.1:{prom}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+        try:
+            answer = json.loads(get(url))
+        except OSError:
+            break
+        result = answer.get("data", {}).get("result", [])
+        if result:
+            stored = float(result[0]["value"][1])
+            if stored != values[series]:
+                sys.exit(f"prometheus-e2e: Prometheus stored {series} = {stored}, "
+                         f"the counter reads {values[series]}")
+            print(f"ok  {series} = {stored:.0f} in Prometheus and in the counter")
+            del pending[series]
+    if pending:
+        if time.time() > deadline:
+            sys.exit(f"prometheus-e2e: Prometheus never returned {sorted(pending)}")
+        time.sleep(0.5)
+print("prometheus-e2e: every value Prometheus stored equals the counter's value")
+PY

@@ -1,0 +1,225 @@
+//! shardstat counters scraped by Prometheus: serves `/metrics` on a loopback port while
+//! threads count, in the OpenMetrics text format written by `prometheus-client`'s encoder.
+//!
+//! ```text
+//! cargo run --release --features prometheus-client,metrics --example prometheus
+//! curl -s http://127.0.0.1:9898/metrics
+//! cargo run --release --features prometheus-client,metrics --example prometheus -- --once
+//! ```
+//!
+//! It exposes a `MigrationStats` group (labelled `vm="demo"`, one family per field, help
+//! from the field docs), a standalone `Counter` and a `Max`, and counters and a gauge made
+//! through the `metrics` facade with shardstat's recorder.
+//!
+//! Options: `--port N` (default 9898), `--once` (count a fixed workload, print one
+//! exposition to stdout, exit), `--settle` (count the fixed workload, then serve without
+//! counting more, so a scraper sees stable values: what `.ci/prometheus-e2e.sh` uses),
+//! `--seconds N` (stop serving after N seconds; default: serve until killed), and
+//! `--openmetrics` (with `--once`: print OpenMetrics instead of the Prometheus 0.0.4 text
+//! that `promtool check metrics` reads). The server answers in OpenMetrics when the scraper
+//! asks for it (Prometheus does), and in the 0.0.4 text otherwise.
+
+use prometheus_client::registry::Registry;
+use shardstat::metrics::ShardstatRecorder;
+use shardstat::migration::MigrationStats;
+use shardstat::{prometheus, Counter, Max};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+static MIGRATION: MigrationStats = MigrationStats::new();
+static PACKETS: Counter = Counter::new();
+static LARGEST_PACKET: Max = Max::new();
+
+const USAGE: &str = "usage: cargo run --release --features prometheus-client,metrics \
+--example prometheus -- [--port N] [--once [--openmetrics] | --settle] [--seconds N]";
+
+struct Options {
+    port: u16,
+    once: bool,
+    settle: bool,
+    seconds: Option<u64>,
+    openmetrics: bool,
+}
+
+fn parse() -> Result<Options, String> {
+    let mut o = Options {
+        port: 9898,
+        once: false,
+        settle: false,
+        seconds: None,
+        openmetrics: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--port" => {
+                let v = value()?;
+                o.port = v
+                    .parse()
+                    .map_err(|_| format!("--port: {v:?} is not a port number (1-65535)"))?;
+                if o.port == 0 {
+                    return Err("--port must not be 0".into());
+                }
+            }
+            "--seconds" => {
+                let v = value()?;
+                o.seconds = Some(
+                    v.parse()
+                        .map_err(|_| format!("--seconds: {v:?} is not a whole number"))?,
+                );
+            }
+            "--once" => o.once = true,
+            "--settle" => o.settle = true,
+            "--openmetrics" => o.openmetrics = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown option {other:?}")),
+        }
+    }
+    if o.once && o.settle {
+        return Err("--once and --settle exclude each other".into());
+    }
+    Ok(o)
+}
+
+/// The fixed workload: 2 sender threads, 1,000 packets each.
+fn fixed_workload() {
+    std::thread::scope(|s| {
+        for channel in 0..2u64 {
+            s.spawn(move || sender(channel, 1000, &AtomicBool::new(false)));
+        }
+    });
+}
+
+/// One sender: counts `packets` packets (or until `stop`, when `packets` is 0).
+fn sender(channel: u64, packets: u64, stop: &AtomicBool) {
+    let local = MIGRATION.local();
+    let sent = metrics::counter!("demo_packets_sent", "channel" => channel.to_string());
+    let mut i = 0u64;
+    while (packets == 0 || i < packets) && !stop.load(Ordering::Relaxed) {
+        let zero = (i + channel) % 4;
+        let normal = 128 - zero;
+        local.multifd_packet_sent(normal * 4096 + 64, normal, zero);
+        PACKETS.inc();
+        LARGEST_PACKET.record(normal * 4096 + 64);
+        sent.increment(1);
+        i += 1;
+        if packets == 0 {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+}
+
+fn registry(recorder: &ShardstatRecorder) -> Result<Registry, prometheus::MetricError> {
+    let mut registry = Registry::default();
+    prometheus::register_group_with_labels(
+        &mut registry,
+        "demo_migration",
+        &[("vm", "demo")],
+        &MIGRATION,
+    )?;
+    prometheus::register(
+        &mut registry,
+        "demo_packets",
+        "Packets counted by a standalone shardstat Counter.",
+        &PACKETS,
+    )?;
+    prometheus::register(
+        &mut registry,
+        "demo_largest_packet_bytes",
+        "The largest packet, by a shardstat Max.",
+        &LARGEST_PACKET,
+    )?;
+    registry.register_collector(Box::new(recorder.collector()));
+    Ok(registry)
+}
+
+fn main() {
+    let options = parse().unwrap_or_else(|problem| {
+        eprintln!("prometheus: {problem}\n{USAGE}");
+        std::process::exit(2);
+    });
+    let recorder = ShardstatRecorder::new();
+    metrics::set_global_recorder(recorder.clone()).expect("no other recorder is installed");
+    metrics::describe_counter!(
+        "demo_packets_sent",
+        "Packets per channel, through the metrics facade."
+    );
+    metrics::describe_gauge!("demo_channels", "Sender threads running.");
+    metrics::gauge!("demo_channels").set(2.0);
+    let registry = registry(&recorder).unwrap_or_else(|e| {
+        eprintln!("prometheus: {e}");
+        std::process::exit(1);
+    });
+
+    if options.once || options.settle {
+        fixed_workload();
+        MIGRATION.dirty_sync_count().inc();
+    }
+    if options.once {
+        if options.openmetrics {
+            print!("{}", prometheus::encode_text(&registry));
+        } else {
+            print!("{}", prometheus::encode_prometheus_text(&registry));
+        }
+        return;
+    }
+
+    let address = format!("127.0.0.1:{}", options.port);
+    let server = tiny_http::Server::http(&address).unwrap_or_else(|e| {
+        eprintln!("prometheus: cannot listen on {address}: {e}");
+        std::process::exit(1);
+    });
+    eprintln!("serving http://{address}/metrics");
+    let stop = AtomicBool::new(false);
+    let deadline = options
+        .seconds
+        .map(|s| Instant::now() + Duration::from_secs(s));
+    std::thread::scope(|s| {
+        if !options.settle {
+            for channel in 0..2 {
+                let stop = &stop;
+                s.spawn(move || sender(channel, 0, stop));
+            }
+        }
+        loop {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            let request = match server.recv_timeout(Duration::from_millis(100)) {
+                Ok(Some(request)) => request,
+                Ok(None) => continue,
+                Err(e) => {
+                    eprintln!("prometheus: {e}");
+                    break;
+                }
+            };
+            let response = if request.url() == "/metrics" {
+                let openmetrics = request.headers().iter().any(|h| {
+                    h.field.equiv("Accept") && h.value.as_str().contains("openmetrics-text")
+                });
+                let (body, content_type) = if openmetrics {
+                    (
+                        prometheus::encode_text(&registry),
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )
+                } else {
+                    (
+                        prometheus::encode_prometheus_text(&registry),
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )
+                };
+                let header = tiny_http::Header::from_bytes("Content-Type", content_type)
+                    .expect("a valid header");
+                tiny_http::Response::from_string(body).with_header(header)
+            } else {
+                tiny_http::Response::from_string("see /metrics\n").with_status_code(404)
+            };
+            let _ = request.respond(response);
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+}

@@ -1,0 +1,391 @@
+//! Prometheus/OpenMetrics exposition through the `prometheus-client` crate (Cargo feature
+//! `prometheus-client`).
+//!
+//! Every shardstat type implements `prometheus_client`'s [`EncodeMetric`], so it can be
+//! registered in a [`Registry`] and encoded by the library's own text encoder: [`Counter`]
+//! as a counter (the encoder appends `_total`), [`UpDownCounter`], [`Gauge`], [`Max`] and
+//! [`Min`] as gauges. A stat group registers all its fields at once as metric families named
+//! `prefix_field`, with the fields' doc comments as `# HELP`, read from **one** snapshot per
+//! scrape ([`register_group`]).
+//!
+//! Names are checked before anything is registered: an invalid metric or label name is a
+//! [`MetricError`] that says what is wrong, not a panic in the encoder or a rejected scrape.
+//!
+//! ```
+//! use prometheus_client::registry::Registry;
+//! use shardstat::{migration::MigrationStats, prometheus, Counter};
+//!
+//! static REQUESTS: Counter = Counter::new();
+//! static MIGRATION: MigrationStats = MigrationStats::new();
+//!
+//! let mut registry = Registry::default();
+//! prometheus::register(&mut registry, "requests", "Requests served.", &REQUESTS)?;
+//! prometheus::register_group_with_labels(
+//!     &mut registry,
+//!     "migration",
+//!     &[("vm", "guest1")],
+//!     &MIGRATION,
+//! )?;
+//! REQUESTS.add(3);
+//! MIGRATION.normal_pages().add(2);
+//!
+//! let text = prometheus::encode_text(&registry);
+//! assert!(text.contains("requests_total 3"));
+//! assert!(text.contains("migration_normal_pages_total{vm=\"guest1\"} 2"));
+//! assert!(text.contains("# HELP migration_normal_pages Pages sent that were not all zeros."));
+//! assert!(prometheus::register(&mut registry, "2xx", "bad", &REQUESTS).is_err());
+//! # Ok::<(), shardstat::prometheus::MetricError>(())
+//! ```
+//!
+//! Values are 64-bit integers; Prometheus stores float64, so counts above 2^53 lose
+//! precision there (not here). An empty [`Min`] reads `u64::MAX` and is exported as such.
+
+use crate::group::{FieldValue, Group, MetricKind};
+use crate::{Counter, Gauge, Max, Min, UpDownCounter};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::{MetricType, TypedMetric};
+use prometheus_client::registry::{Metric, Registry};
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+/// Why a metric could not be registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MetricError {
+    /// The metric name is empty or has a character outside `[a-zA-Z0-9_:]`, or starts with
+    /// a digit.
+    InvalidName {
+        /// The name as given.
+        name: String,
+    },
+    /// The label name is empty, has a character outside `[a-zA-Z0-9_]`, starts with a digit,
+    /// or starts with `__` (reserved by Prometheus).
+    InvalidLabelName {
+        /// The label name as given.
+        label: String,
+    },
+    /// The same label name appears twice in one label set.
+    DuplicateLabel {
+        /// The repeated label name.
+        label: String,
+    },
+}
+
+impl fmt::Display for MetricError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MetricError::InvalidName { name } => write!(
+                f,
+                "invalid metric name {name:?}: a Prometheus metric name must match \
+                 [a-zA-Z_:][a-zA-Z0-9_:]*"
+            ),
+            MetricError::InvalidLabelName { label } => write!(
+                f,
+                "invalid label name {label:?}: a Prometheus label name must match \
+                 [a-zA-Z_][a-zA-Z0-9_]* and must not start with \"__\""
+            ),
+            MetricError::DuplicateLabel { label } => {
+                write!(f, "label {label:?} appears twice in one label set")
+            }
+        }
+    }
+}
+
+impl std::error::Error for MetricError {}
+
+/// Checks a metric name against Prometheus' rule `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+///
+/// ```
+/// use shardstat::prometheus::validate_metric_name;
+/// assert!(validate_metric_name("migration_normal_pages").is_ok());
+/// assert!(validate_metric_name("bytes/s").is_err());
+/// assert!(validate_metric_name("9lives").is_err());
+/// ```
+pub fn validate_metric_name(name: &str) -> Result<(), MetricError> {
+    let mut chars = name.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+    if ok {
+        Ok(())
+    } else {
+        Err(MetricError::InvalidName {
+            name: name.to_string(),
+        })
+    }
+}
+
+/// Checks a label name against Prometheus' rule `[a-zA-Z_][a-zA-Z0-9_]*`, not starting
+/// with `__`.
+///
+/// ```
+/// use shardstat::prometheus::validate_label_name;
+/// assert!(validate_label_name("channel").is_ok());
+/// assert!(validate_label_name("__name__").is_err());
+/// assert!(validate_label_name("multifd-channel").is_err());
+/// ```
+pub fn validate_label_name(label: &str) -> Result<(), MetricError> {
+    let mut chars = label.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !label.starts_with("__");
+    if ok {
+        Ok(())
+    } else {
+        Err(MetricError::InvalidLabelName {
+            label: label.to_string(),
+        })
+    }
+}
+
+/// Checks every label name, and that none repeats.
+fn validate_labels(labels: &[(&str, &str)]) -> Result<(), MetricError> {
+    for (i, (name, _)) in labels.iter().enumerate() {
+        validate_label_name(name)?;
+        if labels[..i].iter().any(|(other, _)| other == name) {
+            return Err(MetricError::DuplicateLabel {
+                label: name.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Registers `metric` under `name` after checking the name. `metric` is anything the
+/// registry can own: a `&'static` shardstat type (the usual case: a `static`), a shardstat
+/// type by value, or an [`Arc`] wrapped in [`Shared`].
+///
+/// ```
+/// use prometheus_client::registry::Registry;
+/// static PAGES: shardstat::Counter = shardstat::Counter::new();
+/// let mut registry = Registry::default();
+/// shardstat::prometheus::register(&mut registry, "pages", "Pages sent.", &PAGES)?;
+/// # Ok::<(), shardstat::prometheus::MetricError>(())
+/// ```
+pub fn register(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    metric: impl Metric,
+) -> Result<(), MetricError> {
+    validate_metric_name(name)?;
+    // `Registry::register` appends a period to the help text: drop the caller's own.
+    let help = help_text(help);
+    let help = help.strip_suffix('.').unwrap_or(&help);
+    registry.register(name.to_string(), help.to_string(), metric);
+    Ok(())
+}
+
+/// Registers every field of a stat group as a metric family named `prefix_field`, with the
+/// field's doc comment as its help. Each scrape takes one snapshot of the group, so the
+/// families of one scrape are consistent with each other (no `update` step seen in half).
+///
+/// ```
+/// use prometheus_client::registry::Registry;
+/// use shardstat::migration::MigrationStats;
+/// static STATS: MigrationStats = MigrationStats::new();
+/// let mut registry = Registry::default();
+/// shardstat::prometheus::register_group(&mut registry, "migration", &STATS)?;
+/// STATS.zero_pages().add(5);
+/// let text = shardstat::prometheus::encode_text(&registry);
+/// assert!(text.contains("migration_zero_pages_total 5"));
+/// # Ok::<(), shardstat::prometheus::MetricError>(())
+/// ```
+pub fn register_group<G: Group + 'static>(
+    registry: &mut Registry,
+    prefix: &str,
+    group: &'static G,
+) -> Result<(), MetricError> {
+    register_group_with_labels(registry, prefix, &[], group)
+}
+
+/// [`register_group`] with constant labels on every family (e.g. a channel or VM name).
+///
+/// ```
+/// use prometheus_client::registry::Registry;
+/// use shardstat::migration::MigrationStats;
+/// static STATS: MigrationStats = MigrationStats::new();
+/// let mut registry = Registry::default();
+/// let err = shardstat::prometheus::register_group_with_labels(
+///     &mut registry, "migration", &[("vm", "a"), ("vm", "b")], &STATS,
+/// );
+/// assert!(err.is_err(), "a label may appear once");
+/// ```
+pub fn register_group_with_labels<G: Group + 'static>(
+    registry: &mut Registry,
+    prefix: &str,
+    labels: &[(&str, &str)],
+    group: &'static G,
+) -> Result<(), MetricError> {
+    for field in G::FIELDS {
+        validate_metric_name(&format!("{prefix}_{}", field.name))?;
+    }
+    validate_labels(labels)?;
+    let labels: Vec<(Cow<'static, str>, Cow<'static, str>)> = labels
+        .iter()
+        .map(|(k, v)| (Cow::Owned(k.to_string()), Cow::Owned(v.to_string())))
+        .collect();
+    registry
+        .sub_registry_with_labels(labels.into_iter())
+        .register_collector(Box::new(GroupCollector {
+            prefix: prefix.to_string(),
+            group,
+        }));
+    Ok(())
+}
+
+/// Encodes a registry in the OpenMetrics text format with `prometheus-client`'s encoder
+/// (content type `application/openmetrics-text; version=1.0.0`, which Prometheus prefers
+/// when it scrapes).
+///
+/// ```
+/// let registry = prometheus_client::registry::Registry::default();
+/// assert!(shardstat::prometheus::encode_text(&registry).ends_with("# EOF\n"));
+/// ```
+pub fn encode_text(registry: &Registry) -> String {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, registry)
+        .expect("writing to a String cannot fail");
+    text
+}
+
+/// Encodes a registry in the classic Prometheus text format, version 0.0.4 (content type
+/// `text/plain; version=0.0.4`), with `prometheus-client`'s encoder: what `promtool check
+/// metrics` and older scrapers read.
+///
+/// ```
+/// static PAGES: shardstat::Counter = shardstat::Counter::new();
+/// let mut registry = prometheus_client::registry::Registry::default();
+/// shardstat::prometheus::register(&mut registry, "pages", "Pages sent.", &PAGES)?;
+/// let text = shardstat::prometheus::encode_prometheus_text(&registry);
+/// assert!(text.contains("# HELP pages_total Pages sent."));
+/// # Ok::<(), shardstat::prometheus::MetricError>(())
+/// ```
+pub fn encode_prometheus_text(registry: &Registry) -> String {
+    let mut text = String::new();
+    prometheus_client::encoding::prometheus_text::encode(&mut text, registry)
+        .expect("writing to a String cannot fail");
+    text
+}
+
+/// A stat group as a `prometheus-client` collector: one snapshot per scrape.
+struct GroupCollector<G: 'static> {
+    prefix: String,
+    group: &'static G,
+}
+
+impl<G> fmt::Debug for GroupCollector<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupCollector")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<G: Group + 'static> Collector for GroupCollector<G> {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let values = self.group.field_values();
+        for (field, value) in G::FIELDS.iter().zip(values) {
+            let name = format!("{}_{}", self.prefix, field.name);
+            let help = help_text(field.help);
+            let metric_type = metric_type(field.kind);
+            let metric = encoder.encode_descriptor(&name, &help, None, metric_type)?;
+            encode_value(metric, metric_type, value)?;
+        }
+        Ok(())
+    }
+}
+
+/// A doc comment or help string as one line of help text.
+pub(crate) fn help_text(doc: &str) -> String {
+    doc.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn metric_type(kind: MetricKind) -> MetricType {
+    match kind {
+        MetricKind::Counter => MetricType::Counter,
+        MetricKind::UpDownCounter | MetricKind::Max | MetricKind::Min | MetricKind::Gauge => {
+            MetricType::Gauge
+        }
+    }
+}
+
+fn encode_value(
+    mut encoder: MetricEncoder,
+    metric_type: MetricType,
+    value: FieldValue,
+) -> Result<(), fmt::Error> {
+    match (metric_type, value) {
+        (MetricType::Counter, FieldValue::Unsigned(v)) => {
+            encoder.encode_counter::<NoLabelSet, _, u64>(&v, None)
+        }
+        (_, FieldValue::Unsigned(v)) => encoder.encode_gauge(&v),
+        (_, FieldValue::Signed(v)) => encoder.encode_gauge(&v),
+    }
+}
+
+macro_rules! typed_metric {
+    ($ty:ty, $kind:expr, |$this:ident| $value:expr) => {
+        impl TypedMetric for $ty {
+            const TYPE: MetricType = $kind;
+        }
+        impl EncodeMetric for $ty {
+            fn encode(&self, encoder: MetricEncoder) -> Result<(), fmt::Error> {
+                let $this = self;
+                encode_value(encoder, $kind, $value)
+            }
+            fn metric_type(&self) -> MetricType {
+                $kind
+            }
+        }
+        impl EncodeMetric for &'static $ty {
+            fn encode(&self, encoder: MetricEncoder) -> Result<(), fmt::Error> {
+                (**self).encode(encoder)
+            }
+            fn metric_type(&self) -> MetricType {
+                $kind
+            }
+        }
+    };
+}
+
+typed_metric!(Counter, MetricType::Counter, |c| FieldValue::Unsigned(
+    c.get()
+));
+typed_metric!(UpDownCounter, MetricType::Gauge, |c| FieldValue::Signed(
+    c.get()
+));
+typed_metric!(Gauge, MetricType::Gauge, |g| FieldValue::Unsigned(g.get()));
+typed_metric!(Max, MetricType::Gauge, |m| FieldValue::Unsigned(m.get()));
+typed_metric!(Min, MetricType::Gauge, |m| FieldValue::Unsigned(m.get()));
+
+/// A shardstat value shared through an [`Arc`], registrable in a [`Registry`] (which owns
+/// what it is given) while the program keeps its own `Arc` to add to.
+///
+/// ```
+/// use std::sync::Arc;
+/// let pages = Arc::new(shardstat::Counter::new());
+/// let mut registry = prometheus_client::registry::Registry::default();
+/// shardstat::prometheus::register(
+///     &mut registry, "pages", "Pages sent.", shardstat::prometheus::Shared(pages.clone()),
+/// )?;
+/// pages.add(2);
+/// assert!(shardstat::prometheus::encode_text(&registry).contains("pages_total 2"));
+/// # Ok::<(), shardstat::prometheus::MetricError>(())
+/// ```
+#[derive(Debug)]
+pub struct Shared<T>(pub Arc<T>);
+
+impl<T: EncodeMetric> EncodeMetric for Shared<T> {
+    fn encode(&self, encoder: MetricEncoder) -> Result<(), fmt::Error> {
+        self.0.encode(encoder)
+    }
+    fn metric_type(&self) -> MetricType {
+        self.0.metric_type()
+    }
+}

@@ -1,0 +1,240 @@
+//! The optional integrations: `prometheus-client`, `metrics`, `serde`
+//! (`cargo test --all-features`).
+#![cfg(all(feature = "prometheus-client", feature = "metrics", feature = "serde"))]
+
+use prometheus_client::registry::Registry;
+use shardstat::metrics::ShardstatRecorder;
+use shardstat::prometheus::{self, MetricError};
+use shardstat::{stats, Counter, Gauge, Max, Min, UpDownCounter};
+
+stats! {
+    /// A group to export.
+    #[snapshot = PairSnapshot]
+    #[local = PairLocal]
+    pub struct Pair {
+        /// Moved first in each step.
+        pub first: Counter,
+        /// Moved last in each step.
+        pub last: Counter,
+        /// In flight.
+        pub depth: UpDownCounter,
+        /// Set by the owner.
+        pub rate: Gauge,
+    }
+}
+
+static C: Counter = Counter::new();
+static U: UpDownCounter = UpDownCounter::new();
+static G: Gauge = Gauge::new();
+static X: Max = Max::new();
+static N: Min = Min::new();
+static PAIR: Pair = Pair::new();
+
+fn sample(text: &str, series: &str) -> Option<String> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .map(|l| l[series.len() + 1..].to_string())
+}
+
+#[test]
+fn every_type_encodes_with_its_metric_type_and_value() {
+    let mut r = Registry::default();
+    prometheus::register(&mut r, "c", "A counter.", &C).unwrap();
+    prometheus::register(&mut r, "u", "An up-down counter.", &U).unwrap();
+    prometheus::register(&mut r, "g", "A gauge.", &G).unwrap();
+    prometheus::register(&mut r, "x", "A max.", &X).unwrap();
+    prometheus::register(&mut r, "n", "A min.", &N).unwrap();
+    C.add(7);
+    U.sub(3);
+    G.set(11);
+    X.record(5);
+    N.record(2);
+    let text = prometheus::encode_text(&r);
+    assert!(text.contains("# TYPE c counter"), "{text}");
+    assert_eq!(sample(&text, "c_total").as_deref(), Some("7"));
+    assert!(text.contains("# TYPE u gauge"));
+    assert_eq!(sample(&text, "u").as_deref(), Some("-3"));
+    assert_eq!(sample(&text, "g").as_deref(), Some("11"));
+    assert_eq!(sample(&text, "x").as_deref(), Some("5"));
+    assert_eq!(sample(&text, "n").as_deref(), Some("2"));
+    assert!(
+        text.contains("# HELP c A counter.\n"),
+        "one final period, not two"
+    );
+}
+
+#[test]
+fn a_group_exports_every_field_with_its_docs_and_labels_from_one_snapshot() {
+    let mut r = Registry::default();
+    prometheus::register_group_with_labels(&mut r, "pair", &[("channel", "3")], &PAIR).unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let local = PAIR.local();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                local.update(|l| {
+                    l.first.inc();
+                    l.last.inc();
+                });
+            }
+        });
+        for _ in 0..200 {
+            let text = prometheus::encode_text(&r);
+            let a = sample(&text, "pair_first_total{channel=\"3\"}").unwrap();
+            let b = sample(&text, "pair_last_total{channel=\"3\"}").unwrap();
+            assert_eq!(a, b, "one scrape is one snapshot: no step seen in half");
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    PAIR.depth().add(4);
+    PAIR.rate().set(9);
+    let text = prometheus::encode_text(&r);
+    assert!(
+        text.contains("# HELP pair_first Moved first in each step.\n"),
+        "{text}"
+    );
+    assert!(text.contains("# TYPE pair_depth gauge"));
+    assert_eq!(
+        sample(&text, "pair_depth{channel=\"3\"}").as_deref(),
+        Some("4")
+    );
+    assert_eq!(
+        sample(&text, "pair_rate{channel=\"3\"}").as_deref(),
+        Some("9")
+    );
+}
+
+#[test]
+fn invalid_names_and_label_sets_are_clear_errors() {
+    let mut r = Registry::default();
+    let err = prometheus::register(&mut r, "bytes/s", "x", &C).unwrap_err();
+    assert_eq!(
+        err,
+        MetricError::InvalidName {
+            name: "bytes/s".into()
+        }
+    );
+    assert!(err.to_string().contains("[a-zA-Z_:][a-zA-Z0-9_:]*"));
+    assert!(prometheus::register(&mut r, "", "x", &C).is_err());
+    assert!(matches!(
+        prometheus::register_group(&mut r, "9", &PAIR),
+        Err(MetricError::InvalidName { .. })
+    ));
+    assert!(matches!(
+        prometheus::register_group_with_labels(&mut r, "p", &[("__x", "1")], &PAIR),
+        Err(MetricError::InvalidLabelName { .. })
+    ));
+    assert!(matches!(
+        prometheus::register_group_with_labels(&mut r, "p", &[("a", "1"), ("a", "2")], &PAIR),
+        Err(MetricError::DuplicateLabel { .. })
+    ));
+    // Nothing was registered by the failed calls.
+    assert_eq!(prometheus::encode_text(&r), "# EOF\n");
+}
+
+#[test]
+fn the_metrics_recorder_counts_sharded_and_absolute_never_goes_back() {
+    let recorder = ShardstatRecorder::new();
+    metrics::with_local_recorder(&recorder, || {
+        let c = metrics::counter!("jobs_total", "queue" => "q1");
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                let c = c.clone();
+                s.spawn(move || (0..10_000).for_each(|_| c.increment(1)));
+            }
+        });
+        assert_eq!(
+            recorder.counter_value("jobs", &[("queue", "q1")]),
+            Some(40_000)
+        );
+        c.absolute(100_000);
+        assert_eq!(
+            recorder.counter_value("jobs", &[("queue", "q1")]),
+            Some(100_000)
+        );
+        c.absolute(5);
+        assert_eq!(
+            recorder.counter_value("jobs", &[("queue", "q1")]),
+            Some(100_000),
+            "absolute never moves a counter backwards"
+        );
+        let g = metrics::gauge!("temperature");
+        g.set(20.5);
+        g.increment(1.0);
+        g.decrement(0.25);
+        metrics::histogram!("latency").record(3.0);
+    });
+    let text = recorder.render();
+    assert_eq!(
+        sample(&text, "jobs_total{queue=\"q1\"}").as_deref(),
+        Some("100000")
+    );
+    assert_eq!(sample(&text, "temperature").as_deref(), Some("21.25"));
+    assert!(recorder
+        .problems()
+        .iter()
+        .any(|p| p.contains("histogram \"latency\"")));
+    assert!(
+        !recorder.problems().iter().any(|p| p.contains("jobs_total")),
+        "a counter's _total suffix is dropped without complaint"
+    );
+}
+
+#[test]
+fn snapshots_serialize_with_serde() {
+    let pair = Pair::new();
+    pair.first().add(2);
+    pair.depth().sub(1);
+    let json = serde_json::to_value(pair.snapshot()).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"first": 2, "last": 0, "depth": -1, "rate": 0})
+    );
+}
+
+/// `promtool check metrics` accepts the exposition. Skipped (with a note) where promtool is
+/// not installed, unless `SHARDSTAT_REQUIRE_PROMTOOL` is set, as `.ci/run` does.
+#[test]
+fn promtool_accepts_the_exposition() {
+    let mut r = Registry::default();
+    prometheus::register(&mut r, "promtool_c", "A counter.", &C).unwrap();
+    prometheus::register_group_with_labels(&mut r, "promtool_pair", &[("k", "v")], &PAIR).unwrap();
+    let recorder = ShardstatRecorder::new();
+    metrics::with_local_recorder(&recorder, || {
+        metrics::describe_counter!("promtool_jobs", "Jobs.");
+        metrics::counter!("promtool_jobs", "queue" => "a").increment(1);
+    });
+    r.register_collector(Box::new(recorder.collector()));
+    let text = prometheus::encode_prometheus_text(&r);
+    let promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match promtool {
+        Ok(child) => child,
+        Err(e) => {
+            assert!(
+                std::env::var_os("SHARDSTAT_REQUIRE_PROMTOOL").is_none(),
+                "promtool is required here but could not run: {e}"
+            );
+            eprintln!("promtool not installed ({e}): skipped (.ci/run installs and requires it)");
+            return;
+        }
+    };
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool rejected the exposition:\n{}{}\n---\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
