@@ -11,45 +11,20 @@
 
 use shardstat::migration::MigrationStats;
 use shardstat::Counter;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Barrier;
 
-struct Counting;
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call to `System` unchanged and only counts bytes on the side.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), SeqCst);
-        // SAFETY: the caller's obligations for `alloc` are passed on unchanged.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), SeqCst);
-        // SAFETY: as above.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), SeqCst);
-        // SAFETY: as above; `ptr` came from `System` with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size, SeqCst);
-        LIVE.fetch_sub(layout.size(), SeqCst);
-        // SAFETY: as above.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "../tests/support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::live;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting;
 
 /// Heap bytes that `threads` threads, alive together, add when each calls `touch` once.
 fn heap_of(threads: usize, touch: &(dyn Fn() + Sync)) -> usize {
     let all_touched = Barrier::new(threads);
-    let before = LIVE.load(SeqCst);
+    let before = live();
     let mut during = 0;
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
@@ -63,7 +38,7 @@ fn heap_of(threads: usize, touch: &(dyn Fn() + Sync)) -> usize {
         for h in handles {
             h.join().unwrap();
         }
-        during = LIVE.load(SeqCst);
+        during = live();
     });
     during - before
 }
@@ -167,13 +142,13 @@ fn main() {
             hs.into_iter().for_each(|h| h.join().unwrap());
         })
     };
-    let start = LIVE.load(SeqCst);
+    let start = live();
     batch();
-    let after_first = LIVE.load(SeqCst);
+    let after_first = live();
     for _ in 1..2000 {
         batch();
     }
-    let end = LIVE.load(SeqCst);
+    let end = live();
     println!(
         "\nthread churn, 64 counters: the first 4 threads allocated {} bytes; the next 7,996 \
          threads (at most 4 alive) added {} bytes",

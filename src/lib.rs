@@ -16,6 +16,16 @@
 //! Each sharded type has a `local()` handle ([`LocalCounter`] and friends) that finds the
 //! calling thread's shard once, for loops that add millions of times.
 //!
+//! [`stats!`] declares a **stat group**: a struct of counters sharded together, so a
+//! thread's share of the whole struct is one padded block, a snapshot reads one block per
+//! thread, and `update` makes a multi-field step visible all at once.
+//! [`migration::MigrationStats`] is QEMU's migration statistics as such a group, with its
+//! rate limit and 100 ms update.
+//!
+//! Optional Cargo features: `prometheus-client` (`shardstat::prometheus`: registration in a
+//! `prometheus_client` registry), `metrics` (`shardstat::metrics`: a sharded `metrics::Recorder`),
+//! `serde` (`Serialize` for snapshots).
+//!
 //! # Semantics
 //! Every promise below is documented on the types, tested, and model-checked with loom
 //! (`loom-tests/`); `docs/design.md` explains the algorithm and every memory ordering.

@@ -5,28 +5,12 @@
 use loom::sync::Arc;
 use loom::thread;
 use shardstat::Counter;
-use shardstat_loom_tests::{assert_one_of, Signal};
+use shardstat_loom_tests::{assert_one_of, models, Signal};
 
 /// Two threads add, the main thread reads after joining: the sum is exact.
 #[test]
 fn add_add_then_get_is_exact() {
-    loom::model(|| {
-        let c = Arc::new(Counter::new());
-        let handles: Vec<_> = [1u64, 10]
-            .into_iter()
-            .map(|n| {
-                let c = c.clone();
-                thread::spawn(move || {
-                    c.add(n);
-                    c.add(n);
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join().unwrap();
-        }
-        assert_eq!(c.get(), 22);
-    });
+    models::add_add_then_get_is_exact::<Counter>();
 }
 
 /// A read concurrent with adds returns a sum of a subset of them that respects each
@@ -190,34 +174,16 @@ fn set_then_get_is_exact_and_later_adds_count_on_top() {
     });
 }
 
-/// A read concurrent with `set` sees it wholly or not at all: before the set it reads the
-/// old world (1), after it the new (100, then 110 once the post-set add lands). A read that
-/// combined the old base with the add made after the set returned (11) would be a value the
-/// counter never had. The negative control `unretried_read_mixes_a_set_with_later_adds`
-/// shows this model catching exactly that.
+/// A read concurrent with `set` sees it wholly or not at all (see the model). The negative
+/// control `unretried_read_mixes_a_set_with_later_adds` runs the same model on a read
+/// without the seqlock retry, and loom rejects it.
 ///
 /// (Models avoid two threads that wait at once, such as a `Signal` waiter beside a reader
 /// retrying around a set: loom's yield handling can then let the two waiters run each other
 /// forever and report a livelock that real schedulers do not have.)
 #[test]
 fn get_concurrent_with_set_sees_it_wholly_or_not_at_all() {
-    loom::model(|| {
-        let c = Arc::new(Counter::new());
-        c.add(1);
-        let reader = {
-            let c = c.clone();
-            thread::spawn(move || c.get())
-        };
-        c.set(100);
-        // Spawned after `set` returned, so its add starts after the set.
-        let late_writer = {
-            let c = c.clone();
-            thread::spawn(move || c.add(10))
-        };
-        assert_one_of(reader.join().unwrap(), &[1, 100, 110], "read during set");
-        late_writer.join().unwrap();
-        assert_eq!(c.get(), 110);
-    });
+    models::get_concurrent_with_set_sees_it_wholly_or_not_at_all::<Counter>();
 }
 
 /// Two `set`s racing with an add: one set wins wholly; the add counts once or not at all.
@@ -265,28 +231,8 @@ fn local_counter_used_while_another_thread_reads_and_resets() {
     });
 }
 
-/// `reset` of adds that happened-before it leaves exactly 0; the owner keeps adding.
+/// `reset` of adds that happened-before it is exact; the owner keeps adding (see the model).
 #[test]
 fn reset_after_adds_that_happened_before_is_exact() {
-    loom::model(|| {
-        let c = Arc::new(Counter::new());
-        let first_done = Arc::new(Signal::new());
-        let reset_done = Arc::new(Signal::new());
-        let owner = {
-            let (c, first_done, reset_done) = (c.clone(), first_done.clone(), reset_done.clone());
-            thread::spawn(move || {
-                c.add(1);
-                first_done.raise();
-                c.add(2); // concurrent with the reset
-                reset_done.wait();
-                c.add(4); // after the reset returned
-            })
-        };
-        first_done.wait();
-        c.reset();
-        reset_done.raise();
-        owner.join().unwrap();
-        // add(1) happened-before the reset: gone. add(2) raced: counted or not. add(4): counted.
-        assert_one_of(c.get(), &[4, 6], "after reset");
-    });
+    models::reset_after_adds_that_happened_before_is_exact::<Counter>();
 }
