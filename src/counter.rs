@@ -194,7 +194,15 @@ impl fmt::Debug for Counter {
 /// found once: [`add`](LocalCounter::add) is then a load and a store, nothing more.
 ///
 /// Neither `Send` nor `Sync`: the shard belongs to the thread that made the handle, and
-/// only that thread may write it.
+/// only that thread may write it. Moving one to another thread does not compile:
+///
+/// ```compile_fail,E0277
+/// let c = shardstat::Counter::new();
+/// let local = c.local();
+/// std::thread::scope(|s| {
+///     s.spawn(move || local.inc()); // error[E0277]: `*const ()` cannot be sent between threads
+/// });
+/// ```
 ///
 /// Do not keep one in a thread-local whose destructor runs after the thread has released
 /// its shard slot (another thread may then own the shard); a `LocalCounter` on the stack,
