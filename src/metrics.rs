@@ -243,6 +243,23 @@ impl ShardstatRecorder {
         }
     }
 
+    /// Stores the help text of the counter or gauge `name`.
+    fn describe(&self, name: &str, counter: bool, description: SharedString) {
+        let (name, _) = self.identity(name, std::iter::empty(), counter, false);
+        self.inner
+            .help
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name, description.into_owned());
+    }
+
+    /// Records that histogram `name` is not recorded.
+    fn histogram_refused(&self, name: &str) {
+        self.problem(format!(
+            "histogram {name:?} is not recorded: shardstat's recorder has counters and gauges only"
+        ));
+    }
+
     fn key_identity(&self, key: &Key, counter: bool) -> Id {
         self.identity(
             key.name(),
@@ -296,28 +313,15 @@ fn get_or_insert<T: Default>(map: &RwLock<BTreeMap<Id, Arc<T>>>, id: Id) -> Arc<
 
 impl Recorder for ShardstatRecorder {
     fn describe_counter(&self, key: KeyName, _unit: Option<Unit>, description: SharedString) {
-        let (name, _) = self.identity(key.as_str(), std::iter::empty(), true, false);
-        self.inner
-            .help
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(name, description.into_owned());
+        self.describe(key.as_str(), true, description);
     }
 
     fn describe_gauge(&self, key: KeyName, _unit: Option<Unit>, description: SharedString) {
-        let (name, _) = self.identity(key.as_str(), std::iter::empty(), false, false);
-        self.inner
-            .help
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(name, description.into_owned());
+        self.describe(key.as_str(), false, description);
     }
 
     fn describe_histogram(&self, key: KeyName, _unit: Option<Unit>, _: SharedString) {
-        self.problem(format!(
-            "histogram {:?} is not recorded: shardstat's recorder has counters and gauges only",
-            key.as_str()
-        ));
+        self.histogram_refused(key.as_str());
     }
 
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> ::metrics::Counter {
@@ -331,10 +335,7 @@ impl Recorder for ShardstatRecorder {
     }
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        self.problem(format!(
-            "histogram {:?} is not recorded: shardstat's recorder has counters and gauges only",
-            key.name()
-        ));
+        self.histogram_refused(key.name());
         Histogram::noop()
     }
 }
