@@ -2,7 +2,8 @@
 //! and 4× oversubscription. Throughput is adds per second over all threads.
 //!
 //! `cargo bench --bench add` (about 4 minutes); `cargo bench --bench add -- 2-threads` for
-//! one thread count. The implementations are in `benches/impls/mod.rs`.
+//! one thread count, `cargo bench --bench add -- add-15-counters` for the benchmark of one
+//! thread adding to 15 different counters in turn. The implementations are in `benches/impls/mod.rs`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::time::Duration;
@@ -26,5 +27,24 @@ fn add_throughput(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, add_throughput);
+/// One thread adding to 15 different counters in turn (QEMU's migration fields): how many
+/// cache lines each add touches matters here, not only the lookup.
+fn many_counters(c: &mut Criterion) {
+    for threads in impls::thread_counts() {
+        let mut group = c.benchmark_group(format!("add-15-counters/{threads}-threads"));
+        group
+            .throughput(Throughput::Elements(threads as u64))
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2))
+            .sample_size(20);
+        for imp in impls::many() {
+            group.bench_function(imp.name(), |b| {
+                b.iter_custom(|iters| impls::timed_run(&*imp, threads, iters))
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, add_throughput, many_counters);
 criterion_main!(benches);

@@ -20,7 +20,8 @@ pub fn measured_loop(imp: &dyn impls::Impl, n: u64) {
 
 fn main() {
     let name = std::env::args().nth(1).unwrap_or_default();
-    let all = impls::all();
+    let mut all = impls::all();
+    all.extend(impls::many());
     let Some(imp) = all.iter().find(|i| i.name() == name) else {
         eprintln!("instructions: name one of:");
         for i in &all {

@@ -305,6 +305,118 @@ impl Impl for PlainTlsMemory {
     }
 }
 
+/// How many counters the "many counters" benchmarks add to in turn: QEMU's migration
+/// statistics have 15 fields.
+pub const MANY: usize = 15;
+
+/// Adds 1 to each of `counters` in turn until `n` adds are made (whole rounds, then a
+/// partial one), through `add`.
+#[inline(always)]
+fn round_robin<C>(counters: &[C], n: u64, add: impl Fn(&C)) {
+    let rounds = n / counters.len() as u64;
+    for _ in 0..rounds {
+        for c in counters {
+            add(c);
+        }
+    }
+    for c in &counters[..(n % counters.len() as u64) as usize] {
+        add(c);
+    }
+}
+
+/// 15 shardstat `Counter`s, each its own value, one add to each in turn (`Counter::add`:
+/// the lookup on every add).
+pub struct ShardMany(Vec<shardstat::Counter>);
+impl Default for ShardMany {
+    fn default() -> Self {
+        ShardMany((0..MANY).map(|_| shardstat::Counter::new()).collect())
+    }
+}
+impl Impl for ShardMany {
+    fn name(&self) -> &'static str {
+        "shardstat 15 Counters"
+    }
+    fn run(&self, n: u64) {
+        round_robin(&self.0, n, |c| c.add(black_box(1)));
+    }
+    fn total(&self) -> u64 {
+        self.0.iter().map(|c| c.get()).sum()
+    }
+}
+
+/// 15 hytra `TrAdder`s, one add to each in turn.
+pub struct HytraMany(Vec<hytra::TrAdder<u64>>);
+impl Default for HytraMany {
+    fn default() -> Self {
+        HytraMany((0..MANY).map(|_| hytra::TrAdder::new()).collect())
+    }
+}
+impl Impl for HytraMany {
+    fn name(&self) -> &'static str {
+        "hytra 15 TrAdders"
+    }
+    fn run(&self, n: u64) {
+        round_robin(&self.0, n, |c| c.inc(black_box(1)));
+    }
+    fn total(&self) -> u64 {
+        self.0.iter().map(|c| c.get()).sum()
+    }
+}
+
+/// 15 `AtomicU64`s side by side, `fetch_add` (QEMU's `mig_stats`: fields that share lines).
+pub struct AtomicMany(Vec<AtomicU64>);
+impl Default for AtomicMany {
+    fn default() -> Self {
+        AtomicMany((0..MANY).map(|_| AtomicU64::new(0)).collect())
+    }
+}
+impl Impl for AtomicMany {
+    fn name(&self) -> &'static str {
+        "15 AtomicU64s, fetch_add"
+    }
+    fn run(&self, n: u64) {
+        round_robin(&self.0, n, |c| {
+            c.fetch_add(black_box(1), Ordering::Relaxed);
+        });
+    }
+    fn total(&self) -> u64 {
+        self.0.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+}
+
+/// 15 plain thread-local `Cell`s in one array, each in memory: the limit.
+#[derive(Default)]
+pub struct PlainTlsMany(AtomicU64);
+thread_local!(static PLAIN_MANY: [Cell<u64>; MANY] = const { [const { Cell::new(0) }; MANY] });
+impl Impl for PlainTlsMany {
+    fn name(&self) -> &'static str {
+        "15 thread-local Cells, in memory"
+    }
+    fn run(&self, n: u64) {
+        PLAIN_MANY.with(|cells| {
+            round_robin(cells, n, |c| {
+                let c = black_box(c);
+                c.set(c.get() + black_box(1));
+            });
+            let sum = cells.iter().map(|c| c.replace(0)).sum::<u64>();
+            self.0.fetch_add(sum, Ordering::Relaxed);
+        });
+    }
+    fn total(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The "many counters" implementations: one thread adds to 15 different counters in turn.
+pub fn many() -> Vec<Box<dyn Impl>> {
+    vec![
+        Box::<AtomicMany>::default(),
+        Box::<HytraMany>::default(),
+        Box::<ShardMany>::default(),
+        Box::<PlainTlsMany>::default(),
+    ]
+}
+
 /// Every implementation, freshly made, in table order.
 pub fn all() -> Vec<Box<dyn Impl>> {
     vec![
