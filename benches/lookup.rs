@@ -1,6 +1,6 @@
-//! Shard lookup: the first add on a new thread (a thread slot is taken, and for a new
-//! counter a shard bucket is allocated), against an add on a thread that already has its
-//! shard.
+//! The slow path: the first add on a new thread (it takes a shard index, and caches where its
+//! arena's chunk is; for a new counter, the counter also takes its cells), against an add on
+//! a thread that has all of that already.
 //!
 //! `cargo bench --bench lookup`.
 
@@ -34,13 +34,13 @@ fn lookup(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(2))
         .sample_size(20);
     let shared = Counter::new();
-    shared.add(1); // the bucket of slot 0.. exists; new threads reuse freed slots
+    shared.add(1); // shard 0's chunk exists; new threads reuse freed shards and their chunks
     group.bench_function("first add on a new thread (existing counter)", |b| {
         b.iter_custom(|iters| {
             time_first_adds(iters, || {
                 let c = Counter::new();
-                // Pre-create the shard buckets the new thread will use, so only the slot
-                // hand-over is timed.
+                // Let the counter take its cells, and the new thread's shard its chunk, so
+                // that only the shard hand-over and the cache fill are timed.
                 std::thread::scope(|s| {
                     s.spawn(|| c.add(0));
                 });
@@ -49,7 +49,7 @@ fn lookup(c: &mut Criterion) {
         })
     });
     group.bench_function(
-        "first add on a new thread (new counter: bucket allocated)",
+        "first add on a new thread (new counter: its cells assigned)",
         |b| b.iter_custom(|iters| time_first_adds(iters, Counter::new)),
     );
     let counter = Counter::new();

@@ -21,7 +21,7 @@ stats! {
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// `Counter::add`: thread-slot lookup, shard load, add, store.
+/// `Counter::add`: the location, the thread's cached chunk, the cell's load, add, store.
 #[no_mangle]
 #[inline(never)]
 pub fn probe_counter_add(c: &Counter, n: u64) {

@@ -29,7 +29,7 @@ fn main() {
         }
         std::process::exit(2);
     };
-    imp.run(1); // the first add on this thread takes the slow path (slot, shard): not counted
+    imp.run(1); // the first add on this thread takes the slow path (cells, shard, chunk): not counted
     measured_loop(&**imp, 1_000_000);
     assert_eq!(imp.total(), 1_000_001);
 }

@@ -1,17 +1,25 @@
-//! Memory, measured with a counting global allocator: bytes per counter per thread for
-//! standalone counters, for a stat group, and for peer designs, and the growth over thread
-//! churn.
+//! Memory, measured with a counting global allocator: heap bytes for many counters written by
+//! many threads — shardstat's engine beside hytra, the `thread_local` crate and one shared
+//! atomic — a stat group against standalone counters, the `metrics` recorder against
+//! `metrics-util`'s atomic storage (with `--features metrics`), and thread churn.
 //!
 //! ```text
 //! cargo run --release --example memory
+//! cargo run --release --features metrics --example memory   # adds the recorder table
 //! ```
 //!
-//! Heap bytes are counted at the allocator; the size of the counter value itself
-//! (`size_of`) is listed separately (it lives wherever the user puts it, often a `static`).
+//! Each figure is measured in a fresh child process (this program runs itself with
+//! `--measure`), because shardstat's arenas, once allocated, are reused by later counters:
+//! measuring one configuration after another in one process would hide the later ones'
+//! cost. A figure is the heap held while the threads are still alive, after each added once
+//! to each counter, minus what the same number of idle threads hold, and includes the
+//! counters themselves (a `Vec` of them).
 
+use crossbeam_utils::CachePadded;
 use shardstat::migration::MigrationStats;
 use shardstat::Counter;
-use std::sync::atomic::Ordering::SeqCst;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Barrier;
 
 #[path = "../tests/support/counting_alloc.rs"]
@@ -21,110 +29,265 @@ use counting_alloc::live;
 #[global_allocator]
 static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting;
 
-/// Heap bytes that `threads` threads, alive together, add when each calls `touch` once.
-fn heap_of(threads: usize, touch: &(dyn Fn() + Sync)) -> usize {
-    let all_touched = Barrier::new(threads);
+/// Heap bytes held while `threads` threads, alive together, have each run `touch` once,
+/// beyond what the process held before `make` built the counters.
+fn held<T: Sync>(threads: usize, make: impl FnOnce() -> T, touch: impl Fn(&T) + Sync) -> usize {
+    let idle = {
+        let before = live();
+        with_threads(threads, &|| {}, before)
+    };
     let before = live();
-    let mut during = 0;
+    let counters = make();
+    let bytes = with_threads(threads, &|| touch(&counters), before);
+    drop(counters);
+    bytes.saturating_sub(idle)
+}
+
+fn with_threads(threads: usize, touch: &(dyn Fn() + Sync), before: usize) -> usize {
+    let touched = Barrier::new(threads + 1);
+    let measured = Barrier::new(threads + 1);
     std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    touch();
-                    all_touched.wait();
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join().unwrap();
+        for _ in 0..threads {
+            s.spawn(|| {
+                touch();
+                touched.wait();
+                measured.wait();
+            });
         }
-        during = live();
-    });
-    during - before
+        touched.wait();
+        let bytes = live() - before;
+        measured.wait();
+        bytes
+    })
+}
+
+/// The counter designs measured: (name, size_of one counter).
+const DESIGNS: &[(&str, usize)] = &[
+    ("shardstat Counter", size_of::<Counter>()),
+    ("hytra TrAdder", size_of::<hytra::TrAdder<u64>>()),
+    (
+        "thread_local ThreadLocal<AtomicU64>",
+        size_of::<thread_local::ThreadLocal<AtomicU64>>(),
+    ),
+    (
+        "thread_local ThreadLocal<CachePadded<AtomicU64>>",
+        size_of::<thread_local::ThreadLocal<CachePadded<AtomicU64>>>(),
+    ),
+    ("one AtomicU64 (shared)", size_of::<AtomicU64>()),
+];
+
+/// Heap bytes for design `design`: `counters` counters, each written once by each of
+/// `threads` threads.
+fn measure_counters(design: usize, counters: usize, threads: usize) -> usize {
+    match design {
+        0 => held(
+            threads,
+            || (0..counters).map(|_| Counter::new()).collect::<Vec<_>>(),
+            |cs| cs.iter().for_each(Counter::inc),
+        ),
+        1 => held(
+            threads,
+            || {
+                (0..counters)
+                    .map(|_| hytra::TrAdder::new())
+                    .collect::<Vec<_>>()
+            },
+            |cs| cs.iter().for_each(|c| c.inc(1)),
+        ),
+        2 => held(
+            threads,
+            || {
+                (0..counters)
+                    .map(|_| thread_local::ThreadLocal::<AtomicU64>::new())
+                    .collect::<Vec<_>>()
+            },
+            |cs| {
+                cs.iter()
+                    .for_each(|c| _ = c.get_or_default().fetch_add(1, Relaxed))
+            },
+        ),
+        3 => held(
+            threads,
+            || {
+                (0..counters)
+                    .map(|_| thread_local::ThreadLocal::<CachePadded<AtomicU64>>::new())
+                    .collect::<Vec<_>>()
+            },
+            |cs| {
+                cs.iter()
+                    .for_each(|c| _ = c.get_or_default().fetch_add(1, Relaxed))
+            },
+        ),
+        4 => held(
+            threads,
+            || (0..counters).map(|_| AtomicU64::new(0)).collect::<Vec<_>>(),
+            |cs| cs.iter().for_each(|c| _ = c.fetch_add(1, Relaxed)),
+        ),
+        _ => unreachable!(),
+    }
+}
+
+/// Heap bytes for QEMU's statistics written by `threads` threads: one group, or the same 12
+/// counters standalone.
+fn measure_group(standalone: bool, threads: usize) -> usize {
+    if standalone {
+        held(
+            threads,
+            || (0..12).map(|_| Counter::new()).collect::<Vec<_>>(),
+            |cs| cs.iter().for_each(Counter::inc),
+        )
+    } else {
+        held(
+            threads,
+            || Box::new(MigrationStats::new()),
+            |g| g.local().multifd_packet_sent(4096, 1, 0),
+        )
+    }
+}
+
+#[cfg(feature = "metrics")]
+mod recorder {
+    //! The `metrics` facade's idiomatic path, through shardstat's recorder and through
+    //! `metrics-util`'s registry with its atomic storage (what the ecosystem's exporters use).
+    use super::held;
+    use metrics::{Key, Label, Metadata, Recorder};
+
+    pub const KEYS: usize = 100_000;
+
+    fn keys() -> Vec<Key> {
+        (0..KEYS)
+            .map(|i| Key::from_parts("requests", vec![Label::new("route", format!("/r{i}"))]))
+            .collect()
+    }
+
+    /// Heap bytes for `KEYS` keys each incremented once by each of `threads` threads.
+    pub fn measure(shardstat: bool, threads: usize) -> usize {
+        let keys = keys();
+        let meta = Metadata::new("memory", metrics::Level::INFO, None);
+        if shardstat {
+            held(threads, shardstat::metrics::ShardstatRecorder::new, |r| {
+                for key in &keys {
+                    r.register_counter(key, &meta).increment(1);
+                }
+            })
+        } else {
+            held(
+                threads,
+                metrics_util::registry::Registry::<Key, _>::atomic,
+                |r| {
+                    for key in &keys {
+                        r.get_or_create_counter(key, |c| {
+                            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                        });
+                    }
+                },
+            )
+        }
+    }
+}
+
+/// Runs this program as a child that measures one figure, and returns it.
+fn child(args: &[String]) -> usize {
+    let out = Command::new(std::env::current_exe().expect("the example's own path"))
+        .arg("--measure")
+        .args(args)
+        .output()
+        .expect("the measuring child runs");
+    assert!(
+        out.status.success(),
+        "measuring {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("the child prints a number")
 }
 
 fn main() {
-    // Warm up: let 16 threads take (and free) thread slots 0..16, so the registry's free list
-    // is allocated before measuring; and measure what spawning T threads costs by itself, to
-    // subtract it.
-    let warm = Counter::new();
-    heap_of(16, &|| warm.inc());
-    let noise: Vec<usize> = [1usize, 2, 4, 16]
-        .iter()
-        .map(|&t| heap_of(t, &|| {}))
-        .collect();
-    println!("heap bytes per counter, with T threads alive that each added once:\n");
-    println!(
-        "{:<40}{:>10}{:>10}{:>10}{:>10}{:>14}",
-        "", "T = 1", "T = 2", "T = 4", "T = 16", "size_of"
-    );
-    let row = |name: &str, size: usize, make: &dyn Fn() -> Box<dyn Fn() + Sync>| {
-        print!("{name:<40}");
-        for (i, t) in [1usize, 2, 4, 16].into_iter().enumerate() {
-            let touch = make();
-            let bytes = heap_of(t, &*touch).saturating_sub(noise[i]);
-            print!("{:>10}", bytes);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--measure") {
+        let n = |i: usize| args[i].parse::<usize>().expect("a number");
+        let bytes = match args[1].as_str() {
+            "counters" => measure_counters(n(2), n(3), n(4)),
+            "group" => measure_group(args[2] == "standalone", n(3)),
+            #[cfg(feature = "metrics")]
+            "recorder" => recorder::measure(args[2] == "shardstat", n(3)),
+            other => panic!("unknown measurement {other}"),
+        };
+        println!("{bytes}");
+        return;
+    }
+
+    println!("heap bytes held by N counters, each written once by each of T live threads\n");
+    let configs = [(1usize, 1usize), (1, 16), (100, 16), (10_000, 16)];
+    print!("{:<50}", "");
+    for (n, t) in configs {
+        print!("{:>14}", format!("N={n}, T={t}"));
+    }
+    println!("{:>16}{:>9}", "per N per T", "size_of");
+    for (d, (name, size)) in DESIGNS.iter().enumerate() {
+        print!("{name:<50}");
+        let mut last = 0;
+        for (n, t) in configs {
+            last = child(&[
+                "counters".into(),
+                d.to_string(),
+                n.to_string(),
+                t.to_string(),
+            ]);
+            print!("{last:>14}");
         }
-        println!("{size:>14}");
-    };
-    row("shardstat Counter", size_of::<Counter>(), &|| {
-        let c: &'static Counter = Box::leak(Box::new(Counter::new()));
-        Box::new(move || c.inc())
-    });
-    row(
-        "shardstat MigrationStats (17 fields)",
-        size_of::<MigrationStats>(),
-        &|| {
-            let g: &'static MigrationStats = Box::leak(Box::new(MigrationStats::new()));
-            Box::new(move || g.local().multifd_packet_sent(4096, 1, 0))
-        },
-    );
-    row(
-        "12 standalone shardstat Counters",
-        12 * size_of::<Counter>(),
-        &|| {
-            let cs: &'static [Counter] =
-                Box::leak((0..12).map(|_| Counter::new()).collect::<Vec<_>>().into());
-            Box::new(move || cs.iter().for_each(|c| c.inc()))
-        },
-    );
-    row(
-        "hytra TrAdder (thread_local crate)",
-        size_of::<hytra::TrAdder<u64>>(),
-        &|| {
-            let c: &'static hytra::TrAdder<u64> = Box::leak(Box::new(hytra::TrAdder::new()));
-            Box::new(move || c.inc(1))
-        },
-    );
-    row(
-        "contatori Monotone (64 fixed slots)",
-        size_of::<contatori::counters::monotone::Monotone>(),
-        &|| {
-            let c: &'static contatori::counters::monotone::Monotone =
-                Box::leak(Box::new(contatori::counters::monotone::Monotone::new()));
-            Box::new(move || c.add(1))
-        },
-    );
-    row(
-        "AtomicU64",
-        size_of::<std::sync::atomic::AtomicU64>(),
-        &|| {
-            let c: &'static std::sync::atomic::AtomicU64 =
-                Box::leak(Box::new(std::sync::atomic::AtomicU64::new(0)));
-            Box::new(move || {
-                c.fetch_add(1, SeqCst);
-            })
-        },
-    );
+        println!("{:>16.1}{size:>9}", last as f64 / 160_000.0);
+    }
     println!(
-        "\n(shard tables grow in buckets of 1, 2, 4, … shards, so T threads hold at most 2T − 1 \
-         shards; a bucket stays allocated once made)"
+        "\n(\"per N per T\": the N = 10,000, T = 16 figure divided by 160,000; it includes the \
+         counters themselves. shardstat's small figures are its fixed cost: a thread's first \
+         chunk is 2 KiB, carved from blocks of 8 KiB growing to 128 KiB.)"
     );
+
+    println!("\nQEMU's migration statistics (12 counters, 5 gauges), written by T live threads\n");
+    println!("{:<50}{:>14}{:>14}", "", "T = 1", "T = 16");
+    for (name, how) in [
+        ("shardstat MigrationStats (one group)", "group"),
+        ("12 standalone shardstat Counters", "standalone"),
+    ] {
+        print!("{name:<50}");
+        for t in [1, 16] {
+            print!(
+                "{:>14}",
+                child(&["group".into(), how.into(), t.to_string()])
+            );
+        }
+        println!();
+    }
     println!(
-        "one thread's shard: Counter {} bytes, MigrationStats {} bytes",
-        std::mem::size_of::<crossbeam_utils::CachePadded<[u64; 2]>>(),
+        "(a thread's copy of the group is {} bytes of its arena)",
         MigrationStats::BYTES_PER_THREAD
     );
+
+    #[cfg(feature = "metrics")]
+    {
+        println!(
+            "\nthe `metrics` facade: {} keys, each `counter!(...).increment(1)`ed once by each \
+             of T live threads\n",
+            recorder::KEYS
+        );
+        println!("{:<50}{:>14}{:>14}", "", "T = 1", "T = 8");
+        for (name, which) in [
+            ("shardstat ShardstatRecorder", "shardstat"),
+            ("metrics-util Registry, AtomicStorage", "metrics-util"),
+        ] {
+            print!("{name:<50}");
+            for t in [1, 8] {
+                print!(
+                    "{:>14}",
+                    child(&["recorder".into(), which.into(), t.to_string()])
+                );
+            }
+            println!();
+        }
+    }
 
     // Churn: 8,000 short-lived threads, at most 4 alive at once, each adding to 64 counters.
     let counters: Vec<Counter> = (0..64).map(|_| Counter::new()).collect();

@@ -1,17 +1,18 @@
-//! [`Counter`]: a monotone `u64` sharded per thread, and its [`LocalCounter`] handle.
+//! [`Counter`]: a monotone `u64` sharded per thread, with its group-field handle
+//! ([`CounterField`]) and its local handle ([`LocalCounter`]).
 
-use crate::core::{add_owned, Core};
-use crate::group::CounterField;
-use crate::sync::AtomicU64;
+use crate::field::{self, Field, FieldKind, FieldValue, MetricKind, NoStorage};
+use crate::sharded::{add_owned, Sharded};
+use crate::sync::{self, AtomicU64};
 use std::fmt;
 use std::marker::PhantomData;
 
 /// A monotone 64-bit counter, sharded per thread: `add` costs a plain load and store on a
-/// cache line that only the calling thread writes.
+/// cell that only the calling thread writes.
 ///
-/// Each thread that adds gets its own 128-byte shard (on x86-64; one [`CachePadded`] line)
-/// the first time it adds. [`get`](Counter::get) sums the shards. Use it where many threads
-/// add and few read — bytes sent per channel, pages scanned, requests served. Where adds are
+/// Each thread that adds has its own 8-byte cell of the counter, in its arena beside its
+/// cells of every other counter ([`crate`] docs, "Memory"). [`get`](Counter::get) sums the
+/// cells. Use it where many threads add and few read — bytes sent per channel, pages scanned, requests served. Where adds are
 /// rare, or the hot path *reads* the value, a plain [`AtomicU64`](std::sync::atomic::AtomicU64)
 /// is smaller and just as fast.
 ///
@@ -20,7 +21,7 @@ use std::marker::PhantomData;
 ///    joined, or handed over through a lock or channel), `get` returns the exact sum,
 ///    wrapping at `u64::MAX` like [`u64::wrapping_add`].
 /// 2. **Nothing lost, nothing counted twice** — under contention; when a thread exits (its
-///    count stays in the total, and a new thread that is given the exited thread's slot
+///    count stays in the total, and a new thread that is given the exited thread's shard
 ///    carries on from it); when threads start while a `get` walks the shards; when a thread
 ///    panics after adding.
 /// 3. **Monotone reads.** Without `set`/`reset`, successive `get`s on one thread never
@@ -29,15 +30,17 @@ use std::marker::PhantomData;
 ///    of `v` or not at all — never twice, never in part. With no concurrent adds, `get` after
 ///    `set(v)` is `v`; every add that starts after `set` returns is counted on top of `v`. A
 ///    `get` sees a `set` wholly or not at all.
-/// 5. **No locked instruction on the add path**, and only the owning thread ever writes a
-///    shard: `set` works by adjusting a base, never by writing into shards.
+/// 5. **No locked instruction on the add path**, and only the owning thread writes its cell
+///    of a live counter: `set` works by adjusting a base, never by writing into shards.
+/// 6. **A new counter starts at 0 everywhere**, even where it reuses the cells of a dropped
+///    one: dropping a counter clears its cells in every shard (by then nothing writes them).
 ///
 /// # Memory
-/// One 128-byte shard per thread that has added (64 bytes on targets whose
-/// [`CachePadded`] is 64), allocated in buckets of 1, 2, 4, … shards, so a counter touched by
-/// `T` threads holds at most `2T − 1` shards. Thread slots are reused after a thread exits,
-/// so memory follows the peak number of threads alive at once, not the number ever created.
-/// The `Counter` itself is about 300 bytes.
+/// 8 bytes per thread that has added, in that thread's arena. The counter takes its place in
+/// every arena at its first use (a counter never used takes none) and gives it back when it
+/// is dropped. Shards are
+/// reused after a thread exits, so memory follows the peak number of threads alive at once,
+/// not the number ever created. The `Counter` itself is 24 bytes.
 ///
 /// # Example
 /// ```
@@ -56,14 +59,12 @@ use std::marker::PhantomData;
 /// });
 /// assert_eq!(PAGES_SENT.get(), 4000);
 /// ```
-///
-/// [`CachePadded`]: crossbeam_utils::CachePadded
 pub struct Counter {
-    core: Core<1>,
+    cells: Sharded<1>,
 }
 
 impl Counter {
-    crate::const_fn! {
+    sync::const_fn! {
         /// A counter at 0. `const`, so a counter can be a `static`.
         ///
         /// ```
@@ -71,7 +72,9 @@ impl Counter {
         /// assert_eq!(REQUESTS.get(), 0);
         /// ```
         pub fn new() -> Self {
-            Counter { core: Core::new() }
+            Counter {
+                cells: Sharded::new(),
+            }
         }
     }
 
@@ -161,16 +164,17 @@ impl Counter {
         self.field().local()
     }
 
-    /// The counter as slot 0 of its one-slot core: the methods live on the field handle,
+    /// The counter as cell 0 of its one-cell run: the methods live on the field handle,
     /// shared with stat groups.
-    #[inline]
+    #[inline(always)]
     fn field(&self) -> CounterField<'_, 1> {
-        CounterField::new(&self.core, 0)
+        CounterField::new(&self.cells, 0)
     }
 
-    #[cfg(all(test, not(loom)))]
-    pub(crate) fn allocated_shards(&self) -> usize {
-        self.core.allocated_shards()
+    /// The counter's cells, for the crate's tests.
+    #[cfg(test)]
+    pub(crate) fn sharded(&self) -> &Sharded<1> {
+        &self.cells
     }
 }
 
@@ -205,7 +209,7 @@ impl fmt::Debug for Counter {
 /// ```
 ///
 /// Do not keep one in a thread-local whose destructor runs after the thread has released
-/// its shard slot (another thread may then own the shard); a `LocalCounter` on the stack,
+/// its shard (another thread may then own it); a `LocalCounter` on the stack,
 /// as in the example, is always fine.
 ///
 /// ```
@@ -262,8 +266,9 @@ impl<'a> LocalCounter<'a> {
         self.add(1);
     }
 
-    /// This thread's shard: what this thread has added in total (before any `set`/`reset`
-    /// is applied, which adjusts the counter's base, not the shards).
+    /// This thread's cell: what this thread (and any exited thread whose shard it took over)
+    /// has added in total, before any `set`/`reset` is applied (those adjust the counter's
+    /// base, not the cells).
     ///
     /// ```
     /// let c = shardstat::Counter::new();
@@ -283,5 +288,163 @@ impl fmt::Debug for LocalCounter<'_> {
         f.debug_struct("LocalCounter")
             .field("shard_value", &self.shard_value())
             .finish()
+    }
+}
+
+/// A [`Counter`] field of a stat group: the same methods as [`Counter`], on the group's
+/// shared cells. Returned by the group's accessor method.
+///
+/// ```
+/// use shardstat::{stats, Counter};
+/// stats! {
+///     #[snapshot = NetSnapshot]
+///     #[local = NetLocal]
+///     pub struct Net {
+///         pub packets: Counter,
+///     }
+/// }
+/// let net = Net::new();
+/// net.packets().inc();
+/// net.packets().add(2);
+/// assert_eq!(net.packets().get(), 3);
+/// ```
+#[derive(Clone, Copy)]
+pub struct CounterField<'a, const N: usize> {
+    group: &'a Sharded<N>,
+    cell: usize,
+}
+
+impl<'a, const N: usize> CounterField<'a, N> {
+    pub(crate) fn new(group: &'a Sharded<N>, cell: usize) -> Self {
+        CounterField { group, cell }
+    }
+
+    /// Adds `n`, wrapping (see [`Counter::add`]).
+    ///
+    /// ```
+    /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub c: shardstat::Counter } }
+    /// let g = G::new();
+    /// g.c().add(5);
+    /// assert_eq!(g.c().get(), 5);
+    /// ```
+    #[inline]
+    pub fn add(&self, n: u64) {
+        let cell = self.cell;
+        self.group.with_own(move |cells| add_owned(&cells[cell], n));
+    }
+
+    /// Adds 1.
+    ///
+    /// ```
+    /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub c: shardstat::Counter } }
+    /// let g = G::new();
+    /// g.c().inc();
+    /// assert_eq!(g.c().get(), 1);
+    /// ```
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1);
+    }
+
+    /// The field's sum over every thread (see [`Counter::get`]).
+    ///
+    /// ```
+    /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub c: shardstat::Counter } }
+    /// let g = G::new();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| g.c().add(2));
+    ///     s.spawn(|| g.c().add(3));
+    /// });
+    /// assert_eq!(g.c().get(), 5);
+    /// ```
+    pub fn get(&self) -> u64 {
+        self.group.sum(self.cell)
+    }
+
+    /// Makes this field read `value`, exactly, even under concurrent adds (see
+    /// [`Counter::set`]). The other fields are untouched.
+    ///
+    /// ```
+    /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub c: shardstat::Counter } }
+    /// let g = G::new();
+    /// g.c().add(9);
+    /// g.c().set(100);
+    /// assert_eq!(g.c().get(), 100);
+    /// ```
+    pub fn set(&self, value: u64) {
+        self.group.set(self.cell, value);
+    }
+
+    /// Sets this field to 0.
+    ///
+    /// ```
+    /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub c: shardstat::Counter } }
+    /// let g = G::new();
+    /// g.c().add(9);
+    /// g.c().reset();
+    /// assert_eq!(g.c().get(), 0);
+    /// ```
+    pub fn reset(&self) {
+        self.set(0);
+    }
+
+    /// The calling thread's shard of this field (see [`Counter::local`]).
+    ///
+    /// ```
+    /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub c: shardstat::Counter } }
+    /// let g = G::new();
+    /// let c = g.c().local();
+    /// c.add(4);
+    /// assert_eq!(g.c().get(), 4);
+    /// ```
+    #[inline]
+    pub fn local(&self) -> LocalCounter<'a> {
+        LocalCounter::new(&self.group.own()[self.cell])
+    }
+}
+
+impl<const N: usize> fmt::Debug for CounterField<'_, N> {
+    /// Shows the field's value: `CounterField { value: 3 }`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CounterField")
+            .field("value", &self.get())
+            .finish()
+    }
+}
+
+impl field::sealed::Sealed for Counter {}
+
+impl Field for Counter {
+    const METRIC_KIND: MetricKind = MetricKind::Counter;
+    fn field_value(value: Self::Value) -> FieldValue {
+        FieldValue::Unsigned(value)
+    }
+    const KIND: FieldKind = FieldKind::Sum;
+    const WIDTH: usize = 1;
+    type Stored = NoStorage;
+    type Value = u64;
+    type Handle<'a, const N: usize> = CounterField<'a, N>;
+    type Local<'a> = LocalCounter<'a>;
+    fn handle<'a, const N: usize>(
+        group: &'a Sharded<N>,
+        cell: usize,
+        _: &'a NoStorage,
+    ) -> CounterField<'a, N> {
+        CounterField::new(group, cell)
+    }
+    fn local<'a, const N: usize>(
+        _: &'a Sharded<N>,
+        own: &'a [AtomicU64; N],
+        cell: usize,
+        _: &'a NoStorage,
+    ) -> LocalCounter<'a> {
+        LocalCounter::new(&own[cell])
+    }
+    fn value(raw: &[u64], cell: usize, _: &NoStorage) -> u64 {
+        raw[cell]
+    }
+    fn reset_stored(_: &NoStorage) {}
+    fn delta(newer: u64, older: u64) -> u64 {
+        newer.wrapping_sub(older)
     }
 }

@@ -1,6 +1,9 @@
-//! [`Gauge`]: one atomic holding a last value.
+//! [`Gauge`]: one atomic holding a last value (also a stat-group field kind: a group keeps
+//! it beside its cells).
 
-use crate::sync::{AtomicU64, Ordering};
+use crate::field::{self, Field, FieldKind, FieldValue, MetricKind};
+use crate::sharded::Sharded;
+use crate::sync::{self, AtomicU64, Ordering};
 use std::fmt;
 
 /// A `u64` that one owner sets and anyone reads: a last value, not a running total (QEMU's
@@ -35,7 +38,7 @@ pub struct Gauge {
 }
 
 impl Gauge {
-    crate::const_fn! {
+    sync::const_fn! {
         /// A gauge at 0. `const`, so it can be a `static`.
         ///
         /// ```
@@ -49,7 +52,7 @@ impl Gauge {
         }
     }
 
-    crate::const_fn! {
+    sync::const_fn! {
         /// A gauge at `value`. `const`, so it can be a `static`.
         ///
         /// ```
@@ -143,5 +146,41 @@ impl fmt::Debug for Gauge {
     /// Shows the current value: `Gauge { value: 7 }`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Gauge").field("value", &self.get()).finish()
+    }
+}
+
+impl field::sealed::Sealed for Gauge {}
+
+/// A group keeps a `Gauge` field beside its cells (its `Stored` is the gauge itself).
+impl Field for Gauge {
+    const METRIC_KIND: MetricKind = MetricKind::Gauge;
+    fn field_value(value: Self::Value) -> FieldValue {
+        FieldValue::Unsigned(value)
+    }
+    const KIND: FieldKind = FieldKind::Unsharded;
+    const WIDTH: usize = 0;
+    type Stored = Gauge;
+    type Value = u64;
+    type Handle<'a, const N: usize> = &'a Gauge;
+    type Local<'a> = &'a Gauge;
+    fn handle<'a, const N: usize>(_: &'a Sharded<N>, _: usize, stored: &'a Gauge) -> &'a Gauge {
+        stored
+    }
+    fn local<'a, const N: usize>(
+        _: &'a Sharded<N>,
+        _: &'a [AtomicU64; N],
+        _: usize,
+        stored: &'a Gauge,
+    ) -> &'a Gauge {
+        stored
+    }
+    fn value(_: &[u64], _: usize, stored: &Gauge) -> u64 {
+        stored.get()
+    }
+    fn reset_stored(stored: &Gauge) {
+        stored.set(0);
+    }
+    fn delta(newer: u64, _older: u64) -> u64 {
+        newer
     }
 }

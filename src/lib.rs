@@ -2,9 +2,11 @@
 //!
 //! One shared `AtomicU64` per statistic makes every add drag a cache line between cores:
 //! on a 2-core x86-64 machine, two threads doing `fetch_add` on one atomic reach fewer adds
-//! per second together than one thread alone. shardstat gives each thread its own
-//! cache-line-padded shard of every counter. Only the owning thread writes a shard, so an
-//! add is a plain load and store with no locked instruction; a read sums the shards.
+//! per second together than one thread alone. shardstat gives each thread its own *arena* of
+//! 8-byte cells, and each counter a cell at the same place in every arena (the layout of
+//! Linux's per-CPU allocator). Only the owning thread writes its arena, so an add is a plain
+//! load and store with no locked instruction, a thread's counters sit side by side without
+//! padding, and a read sums one cell per thread.
 //!
 //! | type | value | write | read | reset |
 //! |---|---|---|---|---|
@@ -14,11 +16,12 @@
 //! | [`Gauge`] | `u64` | `set`, `add`, `fetch_max` (one atomic) | `get` | `set(0)` |
 //!
 //! Each sharded type has a `local()` handle ([`LocalCounter`] and friends) that finds the
-//! calling thread's shard once, for loops that add millions of times.
+//! calling thread's cell once, for loops that add millions of times. [`Max`] and [`Min`] are
+//! one generic type, [`Extremum`], in two directions.
 //!
 //! [`stats!`] declares a **stat group**: a struct of counters sharded together, so a
-//! thread's share of the whole struct is one padded block, a snapshot reads one block per
-//! thread, and `update` makes a multi-field step visible all at once.
+//! thread's share of the whole struct is one run of consecutive cells, a snapshot reads one
+//! run per thread, and `update` makes a multi-field step visible all at once.
 //! [`migration::MigrationStats`] is QEMU's migration statistics as such a group, with its
 //! rate limit and 100 ms update.
 //!
@@ -31,19 +34,27 @@
 //! (`loom-tests/`); `docs/design.md` explains the algorithm and every memory ordering.
 //! - **Exact at rest**: once every add happened-before a read, the read is exact.
 //! - **Nothing lost, nothing counted twice**: under contention, across thread exit (a new
-//!   thread that reuses an exited thread's slot carries on from its count), thread start
+//!   thread that takes over an exited thread's shard carries on from its count), thread start
 //!   during a read, and panics.
 //! - **Monotone reads** of a [`Counter`] between resets.
 //! - **Exact, race-free `set`/`reset`**: a concurrent add is counted after the set or not at
 //!   all, never twice or in part; no value recorded into a [`Max`]/[`Min`] before its
 //!   `reset` shows after it.
 //! - **No read-modify-write instruction on the add path**, and no thread but the owner
-//!   writes a shard.
+//!   writes its cell of a live counter.
+//! - **A new counter starts at 0 everywhere**, even on the cells of a dropped one.
+//!
+//! # Memory
+//! Counters can be created and dropped at run time, in any number: a counter takes its
+//! cells at its first use (a `static` costs nothing until then), 8 bytes per thread that
+//! writes it, and gives them back when dropped. Each thread's arena costs about 2–4 KiB
+//! before any counter (its first chunk of cells); arenas are reused when threads exit.
+//! [`engine_stats`] reports what the engine holds.
 //!
 //! # When a plain atomic is better
-//! A sharded counter costs one 128-byte shard per thread that writes it, and a read walks
-//! them all. If few threads write, adds are rare, or the hot path *reads* the value on every
-//! operation, use an `AtomicU64`.
+//! A sharded counter costs 8 bytes per thread that writes it, and a read walks every thread
+//! that has written a counter near it. If few threads write, adds are rare, or the hot path
+//! *reads* the value on every operation, use an `AtomicU64`.
 //!
 //! # Example
 //! ```
@@ -75,24 +86,12 @@
 #![warn(missing_docs, missing_debug_implementations)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
-/// Declares a function `const` in normal builds and plain under `cfg(loom)`, whose atomics
-/// have no `const fn new`.
-macro_rules! const_fn {
-    ($(#[$attr:meta])* $vis:vis fn $name:ident ($($args:tt)*) -> $ret:ty $body:block) => {
-        #[cfg(not(loom))]
-        $(#[$attr])*
-        $vis const fn $name($($args)*) -> $ret $body
+mod sync;
 
-        #[cfg(loom)]
-        $(#[$attr])*
-        $vis fn $name($($args)*) -> $ret $body
-    };
-}
-pub(crate) use const_fn;
-
-mod core;
 mod counter;
+mod engine;
 mod extremum;
+mod field;
 mod gauge;
 pub mod group;
 #[cfg(feature = "metrics")]
@@ -100,32 +99,36 @@ pub mod metrics;
 pub mod migration;
 #[cfg(feature = "prometheus-client")]
 pub mod prometheus;
-mod shards;
+mod sharded;
 mod stats_macro;
-mod sync;
-mod thread_id;
 mod up_down;
 
 pub use counter::{Counter, LocalCounter};
-pub use extremum::{LocalMax, LocalMin, Max, Min};
+pub use engine::{engine_stats, EngineStats};
+pub use extremum::{
+    Direction, Extremum, Largest, LocalExtremum, LocalMax, LocalMin, Max, Min, Smallest,
+};
 pub use gauge::Gauge;
 pub use up_down::{LocalUpDownCounter, UpDownCounter};
 
-/// Items the `stats!` macro expands to. Not part of the public API: no semver promise.
+/// Items the `stats!` macro expands to, and internals the loom suite's negative controls
+/// are built from. Not part of the public API: no semver promise.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::core::{Block, Core, SlotKind};
+    pub use crate::sharded::{add_owned, update, CellKind, Sharded};
+    pub use crate::sync::AtomicU64;
     #[cfg(feature = "serde")]
     pub use serde;
+
+    /// Engine internals for the loom suite's negative controls (loom builds only).
+    pub mod engine {
+        crate::sync::model_only! {
+            pub use crate::engine::release_without_clearing;
+        }
+    }
 }
 
-/// Deliberately broken variants for the loom suite's negative controls. Only under
-/// `cfg(loom)`; no semver promise.
-#[cfg(loom)]
-#[doc(hidden)]
-pub mod loom_controls;
-
-#[cfg(all(test, not(loom)))]
+#[cfg(test)]
 mod tests;
 
 /// The README's examples, compiled and run as doctests.

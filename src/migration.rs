@@ -111,7 +111,7 @@ stats! {
         /// Pages sent that were all zeros (QEMU's "duplicate").
         pub zero_pages: Counter,
         /// `qemu_file_transferred + multifd_bytes + rdma_bytes`, kept as one field so that
-        /// reading it is one slot.
+        /// reading it is one cell per sender.
         pub(crate) transferred: Counter,
         /// `transferred` as published by the senders in 64 KiB steps: a lower bound that
         /// lags by less than `PUBLISH_BYTES` per sending thread (for the cheap rate check).
@@ -234,8 +234,8 @@ impl MigrationStats {
     }
 
     /// Bytes transferred so far: `qemu_file_transferred + multifd_bytes + rdma_bytes`
-    /// (QEMU's `migration_transferred_bytes()`), exact. Reads one slot of each sender's
-    /// shard.
+    /// (QEMU's `migration_transferred_bytes()`), exact. Reads one cell of each sender's
+    /// arena.
     ///
     /// ```
     /// let stats = shardstat::migration::MigrationStats::new();
@@ -262,7 +262,7 @@ impl MigrationStats {
     }
 
     /// Starts a new rate-limit window: `rate_limit_start` becomes the exact `transferred`
-    /// now (QEMU: `migration_rate_reset`). Reads one slot of each sender's shard.
+    /// now (QEMU: `migration_rate_reset`). Reads one cell of each sender's arena.
     ///
     /// ```
     /// let stats = shardstat::migration::MigrationStats::new();
@@ -286,7 +286,7 @@ impl MigrationStats {
     ///   total (a lower bound of `transferred`, behind by less than [`PUBLISH_BYTES`] per
     ///   sending thread) decides whenever the used bytes are farther than that slack from
     ///   the limit — Linux's `percpu_counter_compare`. Only within the slack does it read
-    ///   `transferred` exactly, one slot of each sender's shard.
+    ///   `transferred` exactly, one cell of each sender's arena.
     ///
     /// The answer is always the exact one: the estimate only short-cuts a comparison whose
     /// outcome it already determines.
@@ -311,7 +311,7 @@ impl MigrationStats {
         // Each sending thread's unpublished bytes are less than PUBLISH_BYTES (and, after a
         // group reset, its first published step may hold up to PUBLISH_BYTES from before
         // it), so |transferred − published| < slack.
-        let slack = PUBLISH_BYTES as i128 * self.__core.shard_capacity() as i128;
+        let slack = PUBLISH_BYTES as i128 * self.__cells.shard_bound() as i128;
         let used = published as i128 - start as i128;
         if used - slack > max as i128 {
             return true;

@@ -1,7 +1,7 @@
 //! The `stats!` macro.
 
 /// Declares a **stat group**: a struct of counters sharded together, so that each thread's
-/// shard of the whole group is one densely packed, cache-line-padded block.
+/// share of the whole group is one run of consecutive cells in its arena.
 ///
 /// ```
 /// use shardstat::{stats, Counter, Gauge, Max};
@@ -122,7 +122,7 @@
 /// - `G::reset(&self)`: every field back to empty, with the standalone types' race-free
 ///   promise for each field, and each concurrent `update` step's counter adds cancelled
 ///   wholly or counted wholly after the reset.
-/// - `G::BYTES_PER_THREAD`: the size of one thread's shard.
+/// - `G::BYTES_PER_THREAD`: the size of one thread's copy of the group's cells.
 ///
 /// # Semantics
 /// Each field has its standalone type's semantics (exact at rest, nothing lost, race-free
@@ -144,9 +144,11 @@
 ///   thread panics (it would wait for the step it is part of).
 ///
 /// # Memory
-/// One shard per writing thread of `8 × (1 + cells)` bytes rounded up to the padding (128
-/// bytes on x86-64), where a `Counter`/`UpDownCounter` takes 1 cell, `Max`/`Min` 2, and a
-/// `Gauge` none: up to 15 cells fit in one 128-byte shard.
+/// `8 × (1 + cells)` bytes per writing thread, in that thread's arena, where a
+/// `Counter`/`UpDownCounter` takes 1 cell, `Max`/`Min` 2, a `Gauge` none, and the 1 is the
+/// group's sequence word. The run starts on a 64-byte boundary, so a group of up to 7 cells
+/// is one cache line, and up to 15 two. Taken at the group's first use, given back when
+/// it is dropped.
 #[macro_export]
 macro_rules! stats {
     (
@@ -162,7 +164,7 @@ macro_rules! stats {
     ) => {
         $(#[doc = $doc])*
         $vis struct $name {
-            __core: $crate::__private::Core<{ $crate::__stats_slots!($($ty),*) }>,
+            __cells: $crate::__private::Sharded<{ $crate::__stats_cells!($($ty),*) }>,
             $( $field: <$ty as $crate::group::Field>::Stored, )*
         }
 
@@ -181,7 +183,7 @@ macro_rules! stats {
                 $(#[doc = $fdoc])*
                 $fvis $field: <$ty as $crate::group::Field>::Local<'a>,
             )*
-            __shard: &'a $crate::__private::Block<{ $crate::__stats_slots!($($ty),*) }>,
+            __own: &'a [$crate::__private::AtomicU64; $crate::__stats_cells!($($ty),*)],
             __owner_thread: ::core::marker::PhantomData<*const ()>,
         }
 
@@ -189,35 +191,37 @@ macro_rules! stats {
             #[allow(non_camel_case_types, dead_code)]
             enum __Field { $( $field, )* }
 
-            const __SLOTS: usize = $crate::__stats_slots!($($ty),*);
+            const __CELLS: usize = $crate::__stats_cells!($($ty),*);
             const __WIDTHS: &[usize] = &[ $( <$ty as $crate::group::Field>::WIDTH, )* ];
-            const __KINDS: [$crate::__private::SlotKind; __SLOTS] =
-                $crate::group::slot_kinds::<__SLOTS>(&[ $( <$ty as $crate::group::Field>::KIND, )* ]);
+            const __KINDS: [$crate::__private::CellKind; __CELLS] =
+                $crate::group::cell_kinds::<__CELLS>(&[ $( <$ty as $crate::group::Field>::KIND, )* ]);
 
-            const fn __slot(field: __Field) -> usize {
-                $crate::group::slot_of(__WIDTHS, field as usize)
+            const fn __cell(field: __Field) -> usize {
+                $crate::group::cell_of(__WIDTHS, field as usize)
             }
 
+            // A private group need not use every generated item.
+            #[allow(dead_code)]
             impl $name {
-                $crate::__stats_const_fn! {
+                $crate::__const_fn! {
                     #[doc = concat!("An empty [`", stringify!($name), "`]: every field at 0 (`Min` at `u64::MAX`). `const`, so the group can be a `static`; nothing is allocated until a thread writes.")]
                     pub fn new() -> Self {
                         $name {
-                            __core: $crate::__private::Core::new(),
-                            $( $field: $crate::__stats_stored!($ty), )*
+                            __cells: $crate::__private::Sharded::new(),
+                            $( $field: <<$ty as $crate::group::Field>::Stored>::new(), )*
                         }
                     }
                 }
 
-                /// The bytes one thread's shard of this group takes (one padded block).
-                pub const BYTES_PER_THREAD: usize = $crate::group::shard_bytes::<__SLOTS>();
+                /// The bytes one thread's copy of this group takes in its arena: 8 per cell,
+                /// the sequence word included.
+                pub const BYTES_PER_THREAD: usize = $crate::group::copy_bytes::<__CELLS>();
 
                 $(
                     $(#[doc = $fdoc])*
                     #[inline]
-                    #[allow(dead_code)] // a private field may be read only through snapshots
-                    $fvis fn $field(&self) -> <$ty as $crate::group::Field>::Handle<'_, __SLOTS> {
-                        <$ty as $crate::group::Field>::handle(&self.__core, __slot(__Field::$field), &self.$field)
+                    $fvis fn $field(&self) -> <$ty as $crate::group::Field>::Handle<'_, __CELLS> {
+                        <$ty as $crate::group::Field>::handle(&self.__cells, __cell(__Field::$field), &self.$field)
                     }
                 )*
 
@@ -225,10 +229,10 @@ macro_rules! stats {
                 /// consistent multi-field steps (`update`).
                 #[inline]
                 pub fn local(&self) -> $local<'_> {
-                    let shard = self.__core.shard();
+                    let own = self.__cells.own();
                     $local {
-                        $( $field: <$ty as $crate::group::Field>::local(&self.__core, shard, __slot(__Field::$field), &self.$field), )*
-                        __shard: shard,
+                        $( $field: <$ty as $crate::group::Field>::local(&self.__cells, own, __cell(__Field::$field), &self.$field), )*
+                        __own: own,
                         __owner_thread: ::core::marker::PhantomData,
                     }
                 }
@@ -236,9 +240,9 @@ macro_rules! stats {
                 /// Every field at once: no `update` step is seen in part, and a concurrent
                 /// `reset` is seen wholly or not at all. Reads one shard per writing thread.
                 pub fn snapshot(&self) -> $snap {
-                    let raw = self.__core.snapshot(&__KINDS);
+                    let raw = self.__cells.snapshot(&__KINDS);
                     $snap {
-                        $( $field: <$ty as $crate::group::Field>::value(&raw, __slot(__Field::$field), &self.$field), )*
+                        $( $field: <$ty as $crate::group::Field>::value(&raw, __cell(__Field::$field), &self.$field), )*
                     }
                 }
 
@@ -247,7 +251,7 @@ macro_rules! stats {
                 /// never twice or in part, and a concurrent `update` step's counter adds are
                 /// cancelled or counted together. The gauges are set after the sharded fields.
                 pub fn reset(&self) {
-                    self.__core.reset_all(&__KINDS);
+                    self.__cells.reset_all(&__KINDS);
                     $( <$ty as $crate::group::Field>::reset_stored(&self.$field); )*
                 }
             }
@@ -258,7 +262,7 @@ macro_rules! stats {
                 /// calls join the outer step. Returns what `step` returns.
                 #[inline]
                 pub fn update<R>(&self, step: impl FnOnce(&Self) -> R) -> R {
-                    self.__shard.update(|| step(self))
+                    $crate::__private::update(&self.__own[0], || step(self))
                 }
             }
 
@@ -349,51 +353,12 @@ macro_rules! stats {
     };
 }
 
-/// The number of slots a group's fields take.
+/// The number of cells a group's run takes: its sequence word and its fields' cells.
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __stats_slots {
+macro_rules! __stats_cells {
     ($($ty:ty),*) => {
-        0 $( + <$ty as $crate::group::Field>::WIDTH )*
-    };
-}
-
-/// A `const fn` in normal builds, a plain `fn` under `cfg(loom)` (decided when shardstat is
-/// compiled, so the expanding crate needs no `cfg(loom)` of its own).
-#[cfg(not(loom))]
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __stats_const_fn {
-    ($(#[$attr:meta])* $vis:vis fn $name:ident() -> $ret:ty $body:block) => {
-        $(#[$attr])* $vis const fn $name() -> $ret $body
-    };
-}
-
-#[cfg(loom)]
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __stats_const_fn {
-    ($(#[$attr:meta])* $vis:vis fn $name:ident() -> $ret:ty $body:block) => {
-        $(#[$attr])* $vis fn $name() -> $ret $body
-    };
-}
-
-/// What a group keeps beside its shards for a field (see `Field::Stored`).
-#[cfg(not(loom))]
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __stats_stored {
-    ($ty:ty) => {
-        <$ty as $crate::group::Field>::STORED
-    };
-}
-
-#[cfg(loom)]
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __stats_stored {
-    ($ty:ty) => {
-        <$ty as $crate::group::Field>::stored()
+        1 $( + <$ty as $crate::group::Field>::WIDTH )*
     };
 }
 

@@ -131,7 +131,7 @@ fn exited_threads_counts_stay_in_the_total() {
     let c = Counter::new();
     let rounds = scaled(200);
     for round in 0..rounds {
-        // Each thread adds and exits; the next one may be given its slot.
+        // Each thread adds and exits; the next one may be given its shard.
         thread::scope(|s| {
             s.spawn(|| c.add(round + 1));
         });
@@ -504,18 +504,241 @@ fn shared_types_are_send_and_sync_and_fit_in_statics() {
 }
 
 #[test]
-fn a_counter_holds_one_padded_shard_per_writing_thread() {
+fn a_counter_takes_its_cell_at_its_first_use_and_is_small() {
     let c = Counter::new();
     assert_eq!(
-        c.allocated_shards(),
+        c.sharded().current_location(),
         0,
-        "nothing is allocated before the first add"
+        "no cell before the first use"
     );
     c.inc();
-    assert!(c.allocated_shards() >= 1);
+    assert_ne!(c.sharded().current_location(), 0);
+    assert_eq!(c.get(), 1);
+    let read_only = Counter::new();
+    assert_eq!(read_only.get(), 0);
+    assert_ne!(
+        read_only.sharded().current_location(),
+        0,
+        "a read is a use: it takes the run (but no shard writes it)"
+    );
+    assert_eq!(std::mem::size_of::<Counter>(), 24);
+    assert_eq!(std::mem::size_of::<Max>(), 32);
+}
+
+// ---- 6. a new counter starts at 0 everywhere ----------------------------------------------
+
+/// One round of: `old` written by this thread, by a thread that exits before the drop and
+/// by one that lives on; `old` dropped; `new` (created before, without cells) then written
+/// for the first time by this thread, the living thread, and a new thread (which may take
+/// the exited thread's shard). `first_write` writes `new` once and returns what the calling
+/// thread saw of it just before (its shard value): it must be empty. Counters written on
+/// either side of `old` must keep their values through the drop. Returns whether `new` took
+/// `old`'s cells (other tests running at the same time may take them first), what each of
+/// the three threads saw, and `new`. Nothing asserts inside the threads, so a failing check
+/// cannot leave a barrier waiting.
+fn drop_and_reuse_round<T: Send + Sync, V: Send>(
+    make: impl Fn() -> T,
+    location: impl Fn(&T) -> u64,
+    write: impl Fn(&T) + Sync,
+    first_write: impl Fn(&T) -> V + Sync,
+) -> (bool, [V; 3], T) {
+    let old = std::sync::Arc::new(make());
+    let new = make();
+    let below = Counter::new();
+    below.inc();
+    write(&old);
+    let above = Counter::new();
+    above.inc();
+    thread::scope(|s| s.spawn(|| write(&old)).join().unwrap());
+    let old_location = location(&old);
+    let step = Barrier::new(2);
+    let (reused, seen) = thread::scope(|s| {
+        let theirs = old.clone();
+        let (new, step, write, first_write) = (&new, &step, &write, &first_write);
+        let living = s.spawn(move || {
+            write(&theirs);
+            drop(theirs);
+            step.wait(); // the main thread drops the last handle
+            step.wait(); // ... and has written `new`
+            let seen = first_write(new);
+            step.wait(); // has written `new`
+            step.wait(); // stays alive while a new thread writes
+            seen
+        });
+        step.wait();
+        drop(old); // the last handle: clears the cells in every shard and frees them
+        let main_saw = first_write(new);
+        let reused = location(new) == old_location;
+        step.wait();
+        step.wait();
+        // A new thread, while the other two live: it may take the exited thread's shard,
+        // which wrote `old` but never `new`.
+        let new_thread_saw = s.spawn(move || first_write(new)).join().unwrap();
+        step.wait();
+        (reused, [main_saw, living.join().unwrap(), new_thread_saw])
+    });
     assert_eq!(
-        std::mem::size_of::<crossbeam_utils::CachePadded<crate::core::Block<1>>>(),
-        std::mem::align_of::<crossbeam_utils::CachePadded<u8>>(),
-        "a standalone counter's shard is exactly one padded line"
+        (below.get(), above.get()),
+        (1, 1),
+        "a neighbour lost its count"
+    );
+    (reused, seen, new)
+}
+
+/// Runs `drop_and_reuse_round` until a round reuses the dropped cells (at most 50 rounds),
+/// checking that every thread saw `empty` before its first write, and `check` on `new`.
+fn until_reused<T: Send + Sync, V: Send + PartialEq + std::fmt::Debug + Copy>(
+    make: impl Fn() -> T,
+    location: impl Fn(&T) -> u64,
+    write: impl Fn(&T) + Sync,
+    first_write: impl Fn(&T) -> V + Sync,
+    empty: V,
+    check: impl Fn(&T),
+) {
+    for _ in 0..50 {
+        let (reused, seen, new) = drop_and_reuse_round(&make, &location, &write, &first_write);
+        assert_eq!(
+            seen, [empty; 3],
+            "what this thread, a living thread and a new thread saw of a new counter \
+             before writing it (reusing the dropped one's cells: {reused})"
+        );
+        check(&new);
+        if reused {
+            return;
+        }
+    }
+    panic!("no round reused the dropped counter's cells");
+}
+
+#[test]
+fn a_counter_on_a_dropped_counters_cells_reads_zero_on_every_thread() {
+    until_reused(
+        Counter::new,
+        |c| c.sharded().current_location(),
+        |c| c.add(1000),
+        |c| {
+            let local = c.local();
+            let seen = local.shard_value();
+            local.inc();
+            seen
+        },
+        0,
+        |c| assert_eq!(c.get(), 3),
+    );
+    until_reused(
+        UpDownCounter::new,
+        |c| c.sharded().current_location(),
+        |c| c.sub(1000),
+        |c| {
+            let seen = c.local().shard_value();
+            c.dec();
+            seen
+        },
+        0,
+        |c| assert_eq!(c.get(), -3),
+    );
+}
+
+#[test]
+fn a_max_or_min_on_a_dropped_ones_cells_is_empty_on_every_thread() {
+    until_reused(
+        Max::new,
+        |m| m.sharded().current_location(),
+        |m| m.record(1000),
+        |m| {
+            let seen = m.local().shard_value();
+            m.record(7);
+            seen
+        },
+        0,
+        |m| assert_eq!(m.get(), 7),
+    );
+    until_reused(
+        Min::new,
+        |m| m.sharded().current_location(),
+        |m| m.record(1),
+        |m| {
+            let seen = m.local().shard_value();
+            m.record(7);
+            seen
+        },
+        u64::MAX,
+        |m| assert_eq!(m.get(), 7),
+    );
+}
+
+crate::stats! {
+    /// A group with every sharded kind, for the reuse test.
+    #[snapshot = MixedSnapshot]
+    #[local = MixedLocal]
+    struct Mixed {
+        count: Counter,
+        level: UpDownCounter,
+        high: Max,
+        low: Min,
+    }
+}
+
+#[test]
+fn a_group_on_a_dropped_groups_cells_starts_empty_on_every_thread() {
+    until_reused(
+        Mixed::new,
+        |g| g.__cells.current_location(),
+        |g| {
+            g.local().update(|l| {
+                l.count.add(1000);
+                l.level.sub(1000);
+                l.high.record(1000);
+                l.low.record(1);
+            })
+        },
+        |g| {
+            let local = g.local();
+            let seen = (
+                local.count.shard_value(),
+                local.level.shard_value(),
+                local.high.shard_value(),
+                local.low.shard_value(),
+            );
+            local.update(|l| {
+                l.count.inc();
+                l.level.dec();
+                l.high.record(5);
+                l.low.record(5);
+            });
+            seen
+        },
+        (0, 0, 0, u64::MAX),
+        |g| {
+            assert_eq!(
+                g.snapshot(),
+                MixedSnapshot {
+                    count: 3,
+                    level: -3,
+                    high: 5,
+                    low: 5
+                }
+            )
+        },
+    );
+}
+
+#[test]
+fn counters_created_and_dropped_in_a_loop_reuse_the_same_cells() {
+    let keep = Counter::new();
+    keep.inc();
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..scaled(2_000) {
+        let c = Counter::new();
+        c.add(i);
+        assert_eq!(c.get(), i);
+        seen.insert(c.sharded().current_location());
+    }
+    // Other tests allocate at the same time, so a few different cells may be handed out,
+    // but not one per counter.
+    assert!(
+        seen.len() < 64,
+        "{} different cells for 2,000 short-lived counters",
+        seen.len()
     );
 }

@@ -1,8 +1,9 @@
-//! [`UpDownCounter`]: a signed `i64` sharded per thread, and its [`LocalUpDownCounter`].
+//! [`UpDownCounter`]: a signed `i64` sharded per thread, with its group-field handle
+//! ([`UpDownCounterField`]) and its local handle ([`LocalUpDownCounter`]).
 
-use crate::core::{add_owned, Core};
-use crate::group::UpDownCounterField;
-use crate::sync::AtomicU64;
+use crate::field::{self, Field, FieldKind, FieldValue, MetricKind, NoStorage};
+use crate::sharded::{add_owned, Sharded};
+use crate::sync::{self, AtomicU64};
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -39,11 +40,11 @@ use std::marker::PhantomData;
 /// assert_eq!(IN_FLIGHT.get(), 8);
 /// ```
 pub struct UpDownCounter {
-    core: Core<1>,
+    cells: Sharded<1>,
 }
 
 impl UpDownCounter {
-    crate::const_fn! {
+    sync::const_fn! {
         /// A counter at 0. `const`, so it can be a `static`.
         ///
         /// ```
@@ -51,7 +52,9 @@ impl UpDownCounter {
         /// assert_eq!(QUEUED.get(), 0);
         /// ```
         pub fn new() -> Self {
-            UpDownCounter { core: Core::new() }
+            UpDownCounter {
+                cells: Sharded::new(),
+            }
         }
     }
 
@@ -158,10 +161,16 @@ impl UpDownCounter {
         self.field().local()
     }
 
-    /// The counter as slot 0 of its one-slot core (the methods live on the field handle).
+    /// The counter's cells, for the crate's tests.
+    #[cfg(test)]
+    pub(crate) fn sharded(&self) -> &Sharded<1> {
+        &self.cells
+    }
+
+    /// The counter as cell 0 of its one-cell run (the methods live on the field handle).
     #[inline]
     fn field(&self) -> UpDownCounterField<'_, 1> {
-        UpDownCounterField::new(&self.core, 0)
+        UpDownCounterField::new(&self.cells, 0)
     }
 }
 
@@ -274,5 +283,186 @@ impl fmt::Debug for LocalUpDownCounter<'_> {
         f.debug_struct("LocalUpDownCounter")
             .field("shard_value", &self.shard_value())
             .finish()
+    }
+}
+
+/// An [`UpDownCounter`] field of a stat group: the same methods as [`UpDownCounter`].
+///
+/// ```
+/// use shardstat::{stats, UpDownCounter};
+/// stats! {
+///     #[snapshot = QueueSnapshot]
+///     #[local = QueueLocal]
+///     pub struct Queue {
+///         pub depth: UpDownCounter,
+///     }
+/// }
+/// let q = Queue::new();
+/// q.depth().add(3);
+/// q.depth().sub(5);
+/// assert_eq!(q.depth().get(), -2);
+/// ```
+#[derive(Clone, Copy)]
+pub struct UpDownCounterField<'a, const N: usize> {
+    group: &'a Sharded<N>,
+    cell: usize,
+}
+
+impl<'a, const N: usize> UpDownCounterField<'a, N> {
+    pub(crate) fn new(group: &'a Sharded<N>, cell: usize) -> Self {
+        UpDownCounterField { group, cell }
+    }
+
+    /// Adds `n` (which may be negative), wrapping.
+    ///
+    /// ```
+    /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub d: shardstat::UpDownCounter } }
+    /// let g = G::new();
+    /// g.d().add(-4);
+    /// assert_eq!(g.d().get(), -4);
+    /// ```
+    #[inline]
+    pub fn add(&self, n: i64) {
+        let cell = self.cell;
+        self.group
+            .with_own(move |cells| add_owned(&cells[cell], n as u64));
+    }
+
+    /// Subtracts `n`, wrapping.
+    ///
+    /// ```
+    /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub d: shardstat::UpDownCounter } }
+    /// let g = G::new();
+    /// g.d().sub(4);
+    /// assert_eq!(g.d().get(), -4);
+    /// ```
+    #[inline]
+    pub fn sub(&self, n: i64) {
+        self.add(n.wrapping_neg());
+    }
+
+    /// Adds 1.
+    ///
+    /// ```
+    /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub d: shardstat::UpDownCounter } }
+    /// let g = G::new();
+    /// g.d().inc();
+    /// assert_eq!(g.d().get(), 1);
+    /// ```
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1);
+    }
+
+    /// Subtracts 1.
+    ///
+    /// ```
+    /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub d: shardstat::UpDownCounter } }
+    /// let g = G::new();
+    /// g.d().dec();
+    /// assert_eq!(g.d().get(), -1);
+    /// ```
+    #[inline]
+    pub fn dec(&self) {
+        self.add(-1);
+    }
+
+    /// The field's sum over every thread.
+    ///
+    /// ```
+    /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub d: shardstat::UpDownCounter } }
+    /// let g = G::new();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| g.d().add(10));
+    ///     s.spawn(|| g.d().sub(3));
+    /// });
+    /// assert_eq!(g.d().get(), 7);
+    /// ```
+    pub fn get(&self) -> i64 {
+        self.group.sum(self.cell) as i64
+    }
+
+    /// Makes this field read `value`, exactly, even under concurrent adds.
+    ///
+    /// ```
+    /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub d: shardstat::UpDownCounter } }
+    /// let g = G::new();
+    /// g.d().set(-8);
+    /// assert_eq!(g.d().get(), -8);
+    /// ```
+    pub fn set(&self, value: i64) {
+        self.group.set(self.cell, value as u64);
+    }
+
+    /// Sets this field to 0.
+    ///
+    /// ```
+    /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub d: shardstat::UpDownCounter } }
+    /// let g = G::new();
+    /// g.d().add(8);
+    /// g.d().reset();
+    /// assert_eq!(g.d().get(), 0);
+    /// ```
+    pub fn reset(&self) {
+        self.set(0);
+    }
+
+    /// The calling thread's shard of this field.
+    ///
+    /// ```
+    /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub d: shardstat::UpDownCounter } }
+    /// let g = G::new();
+    /// g.d().local().dec();
+    /// assert_eq!(g.d().get(), -1);
+    /// ```
+    #[inline]
+    pub fn local(&self) -> LocalUpDownCounter<'a> {
+        LocalUpDownCounter::new(&self.group.own()[self.cell])
+    }
+}
+
+impl<const N: usize> fmt::Debug for UpDownCounterField<'_, N> {
+    /// Shows the field's value: `UpDownCounterField { value: -2 }`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpDownCounterField")
+            .field("value", &self.get())
+            .finish()
+    }
+}
+
+impl field::sealed::Sealed for UpDownCounter {}
+
+impl Field for UpDownCounter {
+    const METRIC_KIND: MetricKind = MetricKind::UpDownCounter;
+    fn field_value(value: Self::Value) -> FieldValue {
+        FieldValue::Signed(value)
+    }
+    const KIND: FieldKind = FieldKind::Sum;
+    const WIDTH: usize = 1;
+    type Stored = NoStorage;
+    type Value = i64;
+    type Handle<'a, const N: usize> = UpDownCounterField<'a, N>;
+    type Local<'a> = LocalUpDownCounter<'a>;
+    fn handle<'a, const N: usize>(
+        group: &'a Sharded<N>,
+        cell: usize,
+        _: &'a NoStorage,
+    ) -> UpDownCounterField<'a, N> {
+        UpDownCounterField::new(group, cell)
+    }
+    fn local<'a, const N: usize>(
+        _: &'a Sharded<N>,
+        own: &'a [AtomicU64; N],
+        cell: usize,
+        _: &'a NoStorage,
+    ) -> LocalUpDownCounter<'a> {
+        LocalUpDownCounter::new(&own[cell])
+    }
+    fn value(raw: &[u64], cell: usize, _: &NoStorage) -> i64 {
+        raw[cell] as i64
+    }
+    fn reset_stored(_: &NoStorage) {}
+    fn delta(newer: i64, older: i64) -> i64 {
+        newer.wrapping_sub(older)
     }
 }

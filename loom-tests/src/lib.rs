@@ -3,10 +3,27 @@
 //!
 //! Each model uses 2–3 threads and a handful of operations, and states its promise in its
 //! assertion. `tests/controls.rs` holds the negative controls: deliberately broken variants
-//! (`shardstat::loom_controls`) that the same kind of model must reject.
+//! ([`controls`], built here from shardstat's internals) that the same models must reject.
 #![cfg(loom)]
 
+pub mod controls;
+
 use loom::sync::atomic::{AtomicBool, Ordering};
+
+shardstat::stats! {
+    /// Two counters a step keeps equal, and a max: 5 cells with the sequence word (so, under
+    /// loom, a run in the engine's second chunk).
+    #[snapshot = PairSnapshot]
+    #[local = PairLocal]
+    pub struct Pair {
+        /// Incremented first in each step.
+        pub a: shardstat::Counter,
+        /// Incremented last in each step.
+        pub b: shardstat::Counter,
+        /// The largest step number.
+        pub last: shardstat::Max,
+    }
+}
 
 /// Asserts that `value` is one of `allowed`.
 #[track_caller]
@@ -33,6 +50,30 @@ impl Signal {
     /// Waits until the signal is raised (Acquire), yielding to the model checker meanwhile.
     pub fn wait(&self) {
         while !self.0.load(Ordering::Acquire) {
+            loom::thread::yield_now();
+        }
+    }
+}
+
+/// A flag with no synchronization (both sides `Relaxed`): waiting for it orders when a
+/// thread runs, but creates no happens-before edge. A model uses it to make the model
+/// checker run a thread's step after another thread's, while checking that the step is
+/// correct without anything ordering the two.
+#[derive(Default)]
+pub struct Flag(AtomicBool);
+
+impl Flag {
+    /// A flag not yet raised.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Raises the flag (Relaxed).
+    pub fn raise(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+    /// Waits until the flag is raised (Relaxed), yielding to the model checker meanwhile.
+    pub fn wait(&self) {
+        while !self.0.load(Ordering::Relaxed) {
             loom::thread::yield_now();
         }
     }
@@ -86,56 +127,15 @@ impl ModelReset for shardstat::Counter {
     }
 }
 
-mod controls {
-    use super::{ModelCounter, ModelReset, ModelSet};
-    use shardstat::loom_controls::{SharedShardCounter, UnretriedReadCounter, ZeroingResetCounter};
-
-    impl ModelCounter for SharedShardCounter {
-        fn fresh() -> Self {
-            Self::new()
-        }
-        fn add(&self, n: u64) {
-            SharedShardCounter::add(self, n)
-        }
-        fn get(&self) -> u64 {
-            SharedShardCounter::get(self)
-        }
+impl ModelCounter for shardstat::UpDownCounter {
+    fn fresh() -> Self {
+        shardstat::UpDownCounter::new()
     }
-
-    impl ModelCounter for ZeroingResetCounter {
-        fn fresh() -> Self {
-            Self::new()
-        }
-        fn add(&self, n: u64) {
-            ZeroingResetCounter::add(self, n)
-        }
-        fn get(&self) -> u64 {
-            ZeroingResetCounter::get(self)
-        }
+    fn add(&self, n: u64) {
+        shardstat::UpDownCounter::add(self, n as i64)
     }
-
-    impl ModelReset for ZeroingResetCounter {
-        fn reset(&self) {
-            ZeroingResetCounter::reset(self)
-        }
-    }
-
-    impl ModelCounter for UnretriedReadCounter {
-        fn fresh() -> Self {
-            Self::new()
-        }
-        fn add(&self, n: u64) {
-            UnretriedReadCounter::add(self, n)
-        }
-        fn get(&self) -> u64 {
-            UnretriedReadCounter::get(self)
-        }
-    }
-
-    impl ModelSet for UnretriedReadCounter {
-        fn set(&self, v: u64) {
-            UnretriedReadCounter::set(self, v)
-        }
+    fn get(&self) -> u64 {
+        shardstat::UpDownCounter::get(self) as u64
     }
 }
 
@@ -143,7 +143,7 @@ mod controls {
 /// parameter; `tests/counter.rs` runs them on `shardstat::Counter`, `tests/controls.rs` on
 /// the broken variants.
 pub mod models {
-    use super::{assert_one_of, ModelCounter, ModelReset, ModelSet, Signal};
+    use super::{assert_one_of, Flag, ModelCounter, ModelReset, ModelSet, Signal};
     use loom::sync::Arc;
     use loom::thread;
 
@@ -216,6 +216,57 @@ pub mod models {
             owner.join().unwrap();
             // add(1) happened-before the reset: gone. add(2) raced: counted or not.
             assert_one_of(c.get(), &[4, 6], "after reset");
+        });
+    }
+
+    /// A counter is dropped after another thread wrote it; the dropping thread clears the
+    /// cells in every shard, while the other thread goes on writing a neighbour in the same
+    /// chunk. A new counter, created before the drop, is then first written by the
+    /// dropping thread — which may give it the dropped one's cells — and after that by the
+    /// other thread, which learns of it through nothing but the counter itself (a relaxed
+    /// flag only steers the schedule). The new counter must read exactly what was added to
+    /// it — never the dropped counter's counts — and the neighbour loses nothing.
+    ///
+    /// Only the `Release`/`Acquire` pair on the counter's location word orders the clearing
+    /// of the other thread's cell before that thread's first load of it: with a relaxed load
+    /// there, the other thread can read its stale count.
+    pub fn a_reused_run_reads_only_its_own_adds<C: ModelCounter>() {
+        loom::model(|| {
+            let old = Arc::new(C::fresh());
+            let new = Arc::new(C::fresh());
+            let neighbour = Arc::new(C::fresh());
+            old.add(1);
+            neighbour.add(100);
+            let dropped = Arc::new(Signal::new());
+            let assigned = Arc::new(Flag::new());
+            let other = {
+                let (old, new, neighbour, dropped, assigned) = (
+                    old.clone(),
+                    new.clone(),
+                    neighbour.clone(),
+                    dropped.clone(),
+                    assigned.clone(),
+                );
+                thread::spawn(move || {
+                    old.add(2);
+                    drop(old);
+                    dropped.raise();
+                    neighbour.add(100); // beside the cells being cleared
+                    assigned.wait();
+                    new.add(4);
+                })
+            };
+            dropped.wait();
+            drop(old); // the last handle: clears the cells in every shard, frees them
+            new.add(8); // takes cells: the freed ones
+            assigned.raise();
+            other.join().unwrap();
+            assert_eq!(
+                new.get(),
+                12,
+                "a new counter showed a dropped counter's counts"
+            );
+            assert_eq!(neighbour.get(), 200, "the neighbour lost an add");
         });
     }
 }

@@ -5,7 +5,10 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use shardstat::loom_controls::{SharedShardCounter, UnretriedReadCounter, ZeroingResetCounter};
+use shardstat_loom_tests::controls::{
+    ForgetfulCounter, SharedShardCounter, UnbracketedPair, UnretriedReadCounter,
+    ZeroingResetCounter,
+};
 use shardstat_loom_tests::models;
 
 /// Two writers sharing one shard with load + store lose an add.
@@ -31,12 +34,19 @@ fn unretried_read_mixes_a_set_with_later_adds() {
     models::get_concurrent_with_set_sees_it_wholly_or_not_at_all::<UnretriedReadCounter>();
 }
 
-/// A two-field step without the sequence-count bracket: `snapshot_never_sees_half_a_step`
+/// A dropped counter whose cells go back to the engine uncleared: the next counter given
+/// them shows the dropped one's counts.
+#[test]
+#[should_panic(expected = "a new counter showed a dropped counter's counts")]
+fn reuse_without_clearing_shows_old_counts() {
+    models::a_reused_run_reads_only_its_own_adds::<ForgetfulCounter>();
+}
+
+/// A two-field step without the sequence-word bracket: `snapshot_never_sees_half_a_step`
 /// must fail on it.
 #[test]
 #[should_panic(expected = "half a step")]
 fn unbracketed_step_is_seen_in_half() {
-    use shardstat::loom_controls::UnbracketedPair;
     loom::model(|| {
         let g = Arc::new(UnbracketedPair::new());
         let writer = {

@@ -1,4 +1,4 @@
-//! Loom models of `Counter`: sums, reads during adds, thread exit and slot reuse, shard
+//! Loom models of `Counter`: sums, reads during adds, thread exit and shard reuse, shard
 //! publication, and `set`/`reset` racing with adds and reads.
 #![cfg(loom)]
 
@@ -66,10 +66,10 @@ fn adds_that_happened_before_a_read_are_all_counted() {
     });
 }
 
-/// A thread adds and exits; the next thread may be given its slot and carries on from its
+/// A thread adds and exits; the next thread may be given its shard and carries on from its
 /// shard; another thread adds concurrently. Nothing is lost.
 #[test]
-fn thread_exit_and_slot_reuse_lose_nothing() {
+fn thread_exit_and_shard_reuse_lose_nothing() {
     loom::model(|| {
         let c = Arc::new(Counter::new());
         {
@@ -113,7 +113,7 @@ fn shards_published_while_a_reader_walks() {
             .into_iter()
             .map(|n| {
                 let c = c.clone();
-                thread::spawn(move || c.add(n)) // slots 1 and 2: both in bucket 1
+                thread::spawn(move || c.add(n)) // shards 1 and 2: they grow the chunk's table
             })
             .collect();
         let reader = {

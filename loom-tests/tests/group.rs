@@ -4,22 +4,7 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use shardstat::{stats, Counter, Max};
-use shardstat_loom_tests::assert_one_of;
-
-stats! {
-    /// Two counters a step keeps equal, and a max.
-    #[snapshot = PairSnapshot]
-    #[local = PairLocal]
-    pub struct Pair {
-        /// Incremented first in each step.
-        pub a: Counter,
-        /// Incremented last in each step.
-        pub b: Counter,
-        /// The largest step number.
-        pub last: Max,
-    }
-}
+use shardstat_loom_tests::{assert_one_of, Pair, PairSnapshot};
 
 /// A snapshot never shows half an `update` step: `a == b` in every snapshot, while another
 /// thread runs two steps.

@@ -1,0 +1,372 @@
+//! The engine: where every shard's cells live (`docs/design.md` §2–4).
+//!
+//! Each **shard** (one per live thread: [`shard`]) owns an **arena** of 8-byte **cells**.
+//! Every counter, extremum and stat group is a **run** of consecutive cells at the same place
+//! in every arena — Linux's per-CPU allocator and librseq's `rseq_mempool` lay memory out the
+//! same way. An arena is written only by its owner, so the cells inside it need no padding
+//! between them: 8 bytes per counter per shard, and a thread that updates 15 counters
+//! touches two cache lines, not fifteen.
+//!
+//! - **Chunks.** An arena is made of chunks that never move: chunk `k` holds
+//!   [`chunk_cells(k)`](chunk_cells) cells (256, four times, then doubling every four chunks;
+//!   63 chunks, about 58 million cells). A shard's copy of a chunk is carved, zeroed, from
+//!   the engine's [`heap`] the first time its owner writes a run in that chunk, and lives as
+//!   long as the engine (the process). Readers find shard `s`'s copy of chunk `k` in
+//!   `copies[k]`, a [`CopyTable`]: walking one counter's shards is one flat loop reading 8
+//!   bytes of pointer and one cell per shard.
+//! - **Runs** come from one allocator for all arenas ([`runs`]): first fit, lowest address
+//!   first, so live counters stay packed in the first chunks. A run is assigned the first
+//!   time its counter is used (a `const fn new()` counter has none before, and one never
+//!   used never takes any); its location is one word in the counter.
+//! - **Reuse.** Dropping a counter *clears* its run in every shard's arena, then returns it
+//!   to the allocator. A counter created later at the same place therefore reads 0 in every
+//!   shard. Clearing is the one time a thread writes cells of arenas it does not own; it is
+//!   safe because a dropped counter has no writer left (every write to it happened-before
+//!   the drop), and the next counter's first write is ordered after the clearing by the
+//!   engine's mutex and the `Release`/`Acquire` pair on the location word.
+//! - **The add path** ([`own_cached`]) is: load the counter's location word, load the
+//!   thread's cached base of that chunk from thread-local storage, test it, add the offset.
+//!   The location word's low bits name a cache slot; slot 0 is always null, so a counter
+//!   with no run yet and a thread that has not looked the chunk up take the same branch to
+//!   the slow path ([`own_slow`]).
+
+mod heap;
+mod runs;
+pub(crate) mod shard;
+mod table;
+
+use heap::Heap;
+pub(crate) use runs::Run;
+use runs::Runs;
+use shard::ShardIds;
+use table::CopyTable;
+
+use crate::sync::{self, lock, AtomicU64, Mutex, Ordering};
+
+/// How many chunks an arena can have. Under loom, 3 small chunks keep models small and
+/// still let a model grow an arena.
+pub(crate) const CHUNKS: usize = if sync::MODEL { 3 } else { 63 };
+const FIRST_CHUNK_CELLS: usize = if sync::MODEL { 4 } else { 256 };
+const CHUNKS_PER_DOUBLING: usize = if sync::MODEL { 1 } else { 4 };
+
+/// How many cells chunk `chunk` holds: 256 (2 KiB) for the first four chunks, doubling
+/// every four chunks after.
+pub(crate) const fn chunk_cells(chunk: usize) -> usize {
+    FIRST_CHUNK_CELLS << (chunk / CHUNKS_PER_DOUBLING)
+}
+
+/// Slots in the thread cache: one per chunk, plus the always-null slot 0.
+pub(crate) const CACHE_SLOTS: usize = 64;
+const _: () = assert!(CHUNKS < CACHE_SLOTS);
+
+/// A run's location, packed in one word: the cache slot (`chunk + 1`) in the low 6 bits,
+/// the offset of the run's first cell inside the chunk above them. 0 means "no run yet".
+/// (Slot low, offset high: the add path splits the word with one `and` and one shift.)
+const SLOT_BITS: u32 = 6;
+const SLOT_MASK: u64 = (1 << SLOT_BITS) - 1;
+const _: () = assert!(CACHE_SLOTS == 1 << SLOT_BITS);
+
+fn pack(run: Run) -> u64 {
+    ((run.offset as u64) << SLOT_BITS) | (run.chunk as u64 + 1)
+}
+
+fn unpack(location: u64, len: usize) -> Run {
+    debug_assert_ne!(location, 0);
+    Run {
+        chunk: chunk_of_slot(slot_of(location)),
+        offset: offset_of(location),
+        len,
+    }
+}
+
+/// The thread-cache slot of a location (`< 64` by construction).
+#[inline(always)]
+fn slot_of(location: u64) -> usize {
+    (location & SLOT_MASK) as usize
+}
+
+#[inline(always)]
+fn offset_of(location: u64) -> usize {
+    (location >> SLOT_BITS) as usize
+}
+
+fn chunk_of_slot(slot: usize) -> usize {
+    slot - 1
+}
+
+/// Every arena, and the books: which cells are free, which shard indices are taken.
+pub(crate) struct Engine {
+    /// `copies[k]`: each shard's copy of chunk `k` (none until the shard's owner first
+    /// writes a run in chunk `k`). Set under the registry's mutex, read without a lock.
+    copies: [CopyTable; CHUNKS],
+    /// The allocator, the shard indices and the memory. Taken once per counter (its first use
+    /// and its drop), once per thread (its first write and its exit) and once per chunk a
+    /// thread first writes in; never on the add path.
+    pub(crate) registry: Mutex<Registry>,
+}
+
+/// What the engine's mutex guards.
+#[derive(Debug)]
+pub(crate) struct Registry {
+    pub(crate) runs: Runs,
+    pub(crate) shards: ShardIds,
+    heap: Heap,
+}
+
+sync::global! {
+    static ENGINE: Engine = Engine::new();
+    pub(crate) fn engine();
+    fn engine_handle();
+}
+
+impl Engine {
+    sync::const_fn! {
+        fn new() -> Self {
+            Engine {
+                copies: sync::repeat![CopyTable::new(); CHUNKS],
+                registry: Mutex::new(Registry {
+                    runs: Runs::new(),
+                    shards: ShardIds::new(),
+                    heap: Heap::new(),
+                }),
+            }
+        }
+    }
+
+    /// The location of a run of `len` cells for the counter whose location word is
+    /// `location`: its run if another thread assigned one meanwhile, else a new one.
+    #[cold]
+    fn assign(&self, location: &AtomicU64, len: usize) -> u64 {
+        let mut registry = lock(&self.registry);
+        // Relaxed: assignments happen under this mutex, which orders them for us.
+        let current = location.load(Ordering::Relaxed);
+        if current != 0 {
+            return current;
+        }
+        let packed = pack(registry.runs.allocate(len));
+        // Release: publishes, with the location, everything that happened-before this
+        // allocation under the mutex — in particular the clearing of a reused run by the
+        // thread that dropped its previous counter. Writers and readers load the location
+        // with Acquire.
+        location.store(packed, Ordering::Release);
+        packed
+    }
+
+    /// Shard `shard`'s copy of chunk `chunk`, created (zeroed) if it has none. Called only
+    /// by the thread that owns `shard`.
+    fn chunk_copy(&self, chunk: usize, shard: usize) -> *const AtomicU64 {
+        let mut registry = lock(&self.registry);
+        let table = &self.copies[chunk];
+        if let Some(existing) = table.get(shard) {
+            // An earlier owner of this shard made it; its exit happened-before our taking the
+            // index (the mutex), so its cells are visible here.
+            return existing;
+        }
+        let fresh = registry.heap.carve(chunk_cells(chunk), shard);
+        table.set(shard, fresh, &mut registry.heap);
+        fresh
+    }
+
+    /// Calls `f` with the first cell of the run at `location` in every shard that has a copy
+    /// of its chunk, in shard-index order. Nothing for location 0 (no run yet).
+    #[inline]
+    fn for_each_copy(&self, location: u64, mut f: impl FnMut(*const AtomicU64)) {
+        if location == 0 {
+            return;
+        }
+        let offset = offset_of(location);
+        self.copies[chunk_of_slot(slot_of(location))].for_each(|base| {
+            // `wrapping_add` keeps this safe; the run's offset is inside the chunk (the
+            // allocator's invariant), so the result is in bounds.
+            f(base.cast_const().wrapping_add(offset));
+        });
+    }
+
+    /// Clears the run in every arena and returns it to the allocator.
+    ///
+    /// The caller guarantees that nothing writes or reads the run any more: every write to
+    /// it happened-before this call (the counter is being dropped).
+    fn free(&self, location: u64, len: usize) {
+        self.for_each_copy(location, |first| {
+            for i in 0..len {
+                // SAFETY: `first` is the first of `len` cells of the run inside a live chunk
+                // copy (see `for_each_copy`); chunk copies live as long as the engine.
+                let cell = unsafe { &*first.add(i) };
+                // Relaxed: nothing reads or writes the run now; the next counter to get it
+                // is ordered after these stores by the mutex below and the Release store
+                // of its location (`assign`).
+                cell.store(0, Ordering::Relaxed);
+            }
+        });
+        lock(&self.registry).runs.release(unpack(location, len));
+    }
+
+    /// An upper bound of the shards that may have written the run at `location`: every
+    /// index the chunk's table could hold. One relaxed load.
+    fn shard_bound(&self, location: u64) -> usize {
+        if location == 0 {
+            return 0;
+        }
+        self.copies[chunk_of_slot(slot_of(location))].capacity()
+    }
+
+    /// What the engine holds now.
+    fn stats(&self) -> EngineStats {
+        let (cells_in_use, live_shards) = {
+            let registry = lock(&self.registry);
+            (registry.runs.in_use(), registry.shards.live())
+        };
+        EngineStats {
+            cells_in_use,
+            live_shards,
+            heap_bytes: self.heap_bytes(),
+        }
+    }
+
+    /// The heap bytes the engine holds: the copies' blocks and the tables.
+    fn heap_bytes(&self) -> usize {
+        lock(&self.registry).heap.bytes()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // Only loom builds drop the engine (one per model execution); a failing model
+        // unwinds outside the model, where loom's atomics can no longer be used: leak.
+        if sync::unwinding_model() {
+            return;
+        }
+        let registry = self
+            .registry
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // SAFETY: `&mut self`: no counter, reader or thread cache of this engine is in use
+        // (loom drops the engine after every model thread has finished).
+        unsafe { registry.heap.free_all() };
+    }
+}
+
+/// What shardstat's engine holds, for watching its own memory: from [`engine_stats`].
+///
+/// ```
+/// let pages = shardstat::Counter::new();
+/// pages.inc(); // the first write takes a cell, and this thread a shard
+/// let stats = shardstat::engine_stats();
+/// assert!(stats.cells_in_use >= 1 && stats.live_shards >= 1);
+/// assert!(stats.heap_bytes >= 2048, "at least this thread's first chunk");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EngineStats {
+    /// Cells held by live counters: 8 bytes each in every arena whose chunk holds them.
+    /// (A `Counter` holds 1, a `Max`/`Min` 2, a stat group one per sharded field plus 1.)
+    pub cells_in_use: usize,
+    /// Shards in use: threads that have written a counter and not exited yet.
+    pub live_shards: usize,
+    /// Heap bytes held by every arena's chunks and the engine's tables. Arenas are kept when
+    /// their thread exits (the next thread reuses them), so this follows the peak number of
+    /// threads alive at once.
+    pub heap_bytes: usize,
+}
+
+/// What the engine holds now: cells in use, shards in use, heap bytes. Takes the engine's
+/// mutex and walks its tables: for monitoring, not for hot paths.
+///
+/// ```
+/// let before = shardstat::engine_stats().cells_in_use;
+/// let c = shardstat::Counter::new();
+/// c.inc();
+/// assert_eq!(shardstat::engine_stats().cells_in_use, before + 1);
+/// drop(c); // gives its cell back
+/// assert_eq!(shardstat::engine_stats().cells_in_use, before);
+/// ```
+pub fn engine_stats() -> EngineStats {
+    engine().stats()
+}
+
+/// The calling thread's copy of the run at `location`, if the thread has that chunk cached:
+/// the whole lookup of the add path. `None` for location 0.
+#[inline(always)]
+pub(crate) fn own_cached(location: u64) -> Option<*const AtomicU64> {
+    let base = shard::cached_chunk(slot_of(location));
+    if base.is_null() {
+        return None;
+    }
+    // `wrapping_add` keeps this safe; the cache holds only bases of live copies of chunk
+    // `slot_of(location) − 1`, and the run's offset is inside that chunk, so the result is
+    // in bounds.
+    Some(base.wrapping_add(offset_of(location)))
+}
+
+/// The calling thread's copy of the run of `len` cells whose location word is `location`:
+/// assigns the run if it has none, takes a shard if the thread has none, creates the
+/// shard's copy of the chunk if it has none.
+#[cold]
+#[inline(never)]
+pub(crate) fn own_slow(location: &AtomicU64, len: usize) -> *const AtomicU64 {
+    let engine = engine();
+    // Acquire: as on the add path (the reused-run clearing must be visible).
+    let mut packed = location.load(Ordering::Acquire);
+    if packed == 0 {
+        packed = engine.assign(location, len);
+    }
+    if let Some(first) = own_cached(packed) {
+        return first;
+    }
+    shard::own_chunk(engine, slot_of(packed)).wrapping_add(offset_of(packed))
+}
+
+/// The location of a run of `len` cells for the counter whose location word is `location`,
+/// assigning one if it has none.
+#[cold]
+#[inline(never)]
+pub(crate) fn assign(location: &AtomicU64, len: usize) -> u64 {
+    engine().assign(location, len)
+}
+
+/// Calls `f` with the first cell of the run at `location` in every shard that has a copy of
+/// its chunk (see [`Engine::for_each_copy`]).
+#[inline]
+pub(crate) fn for_each_copy(location: u64, f: impl FnMut(*const AtomicU64)) {
+    engine().for_each_copy(location, f);
+}
+
+/// Clears and returns the run of `len` cells at `location` (see [`Engine::free`]).
+pub(crate) fn free(location: u64, len: usize) {
+    engine().free(location, len);
+}
+
+/// An upper bound of the shards that may have written the run at `location`.
+pub(crate) fn shard_bound(location: u64) -> usize {
+    engine().shard_bound(location)
+}
+
+sync::model_only! {
+    /// Returns a run to the allocator *without* clearing it: the bug the loom suite's
+    /// reuse control must catch.
+    pub fn release_without_clearing(location: u64, len: usize) {
+        lock(&engine().registry).runs.release(unpack(location, len));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_location_round_trips_and_names_its_cache_slot() {
+        for (chunk, offset) in [(0, 0), (0, 255), (5, 17), (CHUNKS - 1, 1000)] {
+            let run = Run {
+                chunk,
+                offset,
+                len: 1,
+            };
+            let packed = pack(run);
+            assert_ne!(packed, 0);
+            assert_eq!(slot_of(packed), chunk + 1);
+            assert_eq!(unpack(packed, 1), run);
+        }
+        assert_eq!(slot_of(0), 0, "no run: the always-null slot");
+        assert!(own_cached(0).is_none());
+    }
+}

@@ -1,0 +1,474 @@
+//! The algorithm every counter kind shares.
+//!
+//! A [`Sharded<N>`] is a run of `N` cells in every shard's arena (see [`crate::engine`]),
+//! plus one *global* word per cell and a `version` word beside the arenas. A standalone
+//! [`Counter`](crate::Counter) is a `Sharded<1>`; a [`Max`](crate::Max) a `Sharded<2>`; a
+//! stat group of eleven counters a `Sharded<12>` (its sequence word first).
+//!
+//! Each cell of the run has a kind ([`CellKind`]):
+//! - a **sum** (counters): the value is `global + Σ cells` (wrapping). Only the owning thread
+//!   writes its cell, with a plain load and store ([`add_owned`]). `set(v)` never touches a
+//!   cell: it stores `global = v − Σ cells`, cancelling what the cells hold.
+//! - an **extremum** pair (max/min): cell `i` holds an epoch, cell `i + 1` a value. The value
+//!   is the largest cell value among shards whose epoch cell equals the global epoch; a reset
+//!   bumps the global epoch, which retires every shard's old value at once.
+//! - a group's **sequence** word (cell 0 of a group): odd while the owner is inside an
+//!   `update` step.
+//!
+//! `set`/`reset` are serialised by making `version` odd for their duration (a seqlock:
+//! [`Sharded::write_locked`]); readers ([`Sharded::read_stable`]) retry if `version`
+//! changed, so a read sees a set either wholly or not at all. Group `update`s bracket their
+//! writes with the sequence word, which snapshots and resets read with `read_consistent`.
+//! Writers never wait; readers and setters may retry.
+//!
+//! Every ordering used here is listed, with its reason, in `docs/design.md`.
+
+use crate::engine;
+use crate::sync::{self, fence, keep_in_register, wait_step, AtomicU64, Ordering};
+
+/// What a cell of a run holds, for the whole-run operations ([`Sharded::snapshot`] and
+/// [`Sharded::reset_all`]).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CellKind {
+    /// A wrapping sum: `global + Σ cells`.
+    Sum,
+    /// The epoch of the extremum whose value is in the next cell.
+    Epoch,
+    /// The value of the extremum whose epoch is in the previous cell.
+    Value,
+    /// A group's sequence word (cell 0 only): odd while the owner is inside `update`.
+    Seq,
+}
+
+/// A run of `N` cells in every shard's arena, with exact race-free `set`/`reset`.
+#[doc(hidden)]
+pub struct Sharded<const N: usize> {
+    /// Where the run is (`engine` packs it); 0 until the first use assigns one.
+    location: AtomicU64,
+    /// Even when no set/reset runs; odd while one does. Only changed under its own lock
+    /// (the compare-and-swap in `write_locked`).
+    version: AtomicU64,
+    /// Per cell: the base of a sum, or the epoch of an extremum (unused for `Value`/`Seq`).
+    globals: [AtomicU64; N],
+}
+
+impl<const N: usize> Sharded<N> {
+    sync::const_fn! {
+        /// No run yet: every cell reads 0 and nothing is allocated until a thread writes.
+        pub fn new() -> Self {
+            Sharded {
+                location: AtomicU64::new(0),
+                version: AtomicU64::new(0),
+                globals: sync::repeat![AtomicU64::new(0); N],
+            }
+        }
+    }
+
+    /// The calling thread's copy of the run. The first call on a thread (or for a counter
+    /// without a run) takes the slow path, which assigns the run, takes a shard and creates
+    /// the shard's copy of the chunk as needed.
+    #[inline(always)]
+    pub fn own(&self) -> &[AtomicU64; N] {
+        self.with_own(|cells| cells)
+    }
+
+    /// Runs `write` on the calling thread's copy of the run: the add path. The slow path is a
+    /// separate, cold call that runs `write` itself, so the fast path keeps nothing alive
+    /// across a call (no register to save) and stays a few instructions.
+    #[inline(always)]
+    pub fn with_own<'a, R>(&'a self, write: impl FnOnce(&'a [AtomicU64; N]) -> R) -> R {
+        // Acquire: pairs with the Release that published the run (`engine::Engine::assign`),
+        // so a reused run's clearing happens-before this thread's first load of its cell.
+        // (A plain load on x86-64.)
+        let location = self.location.load(Ordering::Acquire);
+        match engine::own_cached(location) {
+            // SAFETY: see `own_copy`.
+            Some(first) => write(unsafe { self.own_copy(first) }),
+            None => self.with_own_slow(write),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn with_own_slow<'a, R>(&'a self, write: impl FnOnce(&'a [AtomicU64; N]) -> R) -> R {
+        let first = engine::own_slow(&self.location, N);
+        // SAFETY: see `own_copy`.
+        write(unsafe { self.own_copy(first) })
+    }
+
+    /// The run's copy that starts at `first`.
+    ///
+    /// # Safety
+    /// `first` must be the first cell of this run in the calling thread's shard's copy of
+    /// its chunk (what `engine::own_cached` or `engine::own_slow` returned for this run).
+    #[inline(always)]
+    unsafe fn own_copy(&self, first: *const AtomicU64) -> &[AtomicU64; N] {
+        // SAFETY: the allocator gave the run `N` consecutive cells inside one chunk, so all
+        // `N` are inside that live allocation of `AtomicU64`s, which `[AtomicU64; N]` lays
+        // out identically. Chunk copies are freed only with the engine (never, outside
+        // loom; loom drops it after every counter of the execution), and the run stays this
+        // counter's until `drop(&mut self)`, so the reference is valid for `&self`.
+        unsafe { &*first.cast::<[AtomicU64; N]>() }
+    }
+
+    /// The run's location; assigns the run if the counter has none yet. Readers assign too:
+    /// a counter takes its run at its first use, whatever the use. (Besides being the simpler
+    /// rule, this lets loom see a first write race with a first read: the reader's
+    /// assignment and the writer's first load of the location conflict.)
+    #[inline]
+    fn location(&self) -> u64 {
+        // Acquire: as in `own`, so a reader sees the cleared cells of a reused run.
+        match self.location.load(Ordering::Acquire) {
+            0 => engine::assign(&self.location, N),
+            location => location,
+        }
+    }
+
+    /// Calls `f` on the run in every shard that has a copy of its chunk, in shard-index
+    /// order. Assigns the run if it has none yet.
+    #[doc(hidden)]
+    #[inline]
+    pub fn for_each_copy(&self, mut f: impl FnMut(&[AtomicU64; N])) {
+        engine::for_each_copy(self.location(), |first| {
+            // SAFETY: `first` starts this run's `N` cells inside a live chunk copy of some
+            // shard (the allocator's invariant: a run never crosses a chunk's end); copies
+            // are freed only with the engine, and the run stays this counter's while `&self`
+            // lives.
+            f(unsafe { &*first.cast::<[AtomicU64; N]>() })
+        });
+    }
+
+    /// The packed location of the run (0: none yet), without assigning one.
+    #[doc(hidden)]
+    pub fn current_location(&self) -> u64 {
+        self.location.load(Ordering::Relaxed)
+    }
+
+    /// The global word of cell `i`.
+    #[inline]
+    #[doc(hidden)]
+    pub fn global(&self, i: usize) -> &AtomicU64 {
+        &self.globals[i]
+    }
+
+    /// An upper bound of the number of shards that may hold writes. One relaxed load.
+    pub fn shard_bound(&self) -> usize {
+        engine::shard_bound(self.location.load(Ordering::Relaxed))
+    }
+
+    /// Runs `read` until no set/reset overlapped it, and returns its result.
+    #[inline]
+    fn read_stable<R>(&self, read: impl Fn() -> R) -> R {
+        let mut step = 0;
+        loop {
+            // Acquire: pairs with the Release that ends a set/reset, so `read` sees the
+            // globals it wrote and shard values at least as new as the ones it counted.
+            let before = self.version.load(Ordering::Acquire);
+            if before & 1 == 0 {
+                let result = read();
+                // Acquire fence: if `read` saw any global written by a set/reset that began
+                // after `before`, the version load below sees that set/reset's odd value.
+                fence(Ordering::Acquire);
+                if self.version.load(Ordering::Relaxed) == before {
+                    return result;
+                }
+            }
+            wait_step(&mut step);
+        }
+    }
+
+    /// Runs `write` with `version` odd: one set/reset at a time, and readers retry around it.
+    #[doc(hidden)]
+    pub fn write_locked<R>(&self, write: impl FnOnce() -> R) -> R {
+        struct Unlock<'a> {
+            version: &'a AtomicU64,
+            even: u64,
+        }
+        impl Drop for Unlock<'_> {
+            fn drop(&mut self) {
+                // Release: the globals written under the lock (and the shard values read to
+                // compute them) happen-before any reader that sees this even version.
+                self.version.store(self.even, Ordering::Release);
+            }
+        }
+
+        let mut step = 0;
+        let odd = loop {
+            let current = self.version.load(Ordering::Relaxed);
+            if current & 1 == 0 {
+                // Acquire: the previous set/reset's writes happen-before ours.
+                if self
+                    .version
+                    .compare_exchange_weak(
+                        current,
+                        current.wrapping_add(1),
+                        Ordering::Acquire,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok()
+                {
+                    break current.wrapping_add(1);
+                }
+            }
+            wait_step(&mut step);
+        };
+        // Release fence: a reader that sees a global written below, then runs its acquire
+        // fence, sees the odd version and retries.
+        fence(Ordering::Release);
+        let _unlock = Unlock {
+            version: &self.version,
+            even: odd.wrapping_add(1),
+        };
+        write()
+    }
+
+    /// The wrapping sum of the sum cell `i`.
+    pub fn sum(&self, i: usize) -> u64 {
+        self.read_stable(|| {
+            let mut sum = self.globals[i].load(Ordering::Relaxed);
+            self.for_each_copy(|cells| {
+                sum = sum.wrapping_add(cells[i].load(Ordering::Relaxed));
+            });
+            sum
+        })
+    }
+
+    /// Makes the sum cell `i` read `value`: every add counted so far is cancelled through the
+    /// global word; no shard is written.
+    pub fn set(&self, i: usize, value: u64) {
+        self.write_locked(|| {
+            let mut counted = 0u64;
+            self.for_each_copy(|cells| {
+                counted = counted.wrapping_add(cells[i].load(Ordering::Relaxed));
+            });
+            self.globals[i].store(value.wrapping_sub(counted), Ordering::Relaxed);
+        });
+    }
+
+    /// The largest value recorded into the extremum at cells `i, i + 1` since its last reset
+    /// (0 if none).
+    pub fn best(&self, i: usize) -> u64 {
+        self.read_stable(|| {
+            let epoch = self.globals[i].load(Ordering::Relaxed);
+            let mut best = 0;
+            self.for_each_copy(|cells| {
+                if let Some(value) = shard_best(&cells[i], &cells[i + 1], epoch) {
+                    best = best.max(value);
+                }
+            });
+            best
+        })
+    }
+
+    /// Retires every value recorded into the extremum at cells `i, i + 1`.
+    pub fn new_epoch(&self, i: usize) {
+        self.write_locked(|| bump_epoch(&self.globals[i]));
+    }
+
+    /// Every cell, combined per `kinds`, with no set/reset and no owner's `update` seen in
+    /// part. Sum cells hold their sum, extremum pairs their epoch and value.
+    ///
+    /// Inlined so that a group's constant `kinds` fold away: the per-shard combine becomes
+    /// straight-line adds.
+    #[inline]
+    pub fn snapshot(&self, kinds: &[CellKind; N]) -> [u64; N] {
+        self.read_stable(|| {
+            let mut out: [u64; N] = std::array::from_fn(|i| match kinds[i] {
+                CellKind::Sum | CellKind::Epoch => self.globals[i].load(Ordering::Relaxed),
+                CellKind::Value | CellKind::Seq => 0,
+            });
+            self.for_each_copy(|copy| {
+                let cells = self.read_consistent(copy, kinds);
+                for i in 0..N {
+                    match kinds[i] {
+                        CellKind::Sum => out[i] = out[i].wrapping_add(cells[i]),
+                        CellKind::Epoch if cells[i] == out[i] => {
+                            out[i + 1] = out[i + 1].max(cells[i + 1]);
+                        }
+                        CellKind::Epoch | CellKind::Value | CellKind::Seq => {}
+                    }
+                }
+            });
+            out
+        })
+    }
+
+    /// Resets every cell at once: sums to 0, extrema to empty. An owner's `update` is
+    /// cancelled wholly or counted wholly after the reset.
+    pub fn reset_all(&self, kinds: &[CellKind; N]) {
+        self.write_locked(|| {
+            let mut counted = [0u64; N];
+            self.for_each_copy(|copy| {
+                let cells = self.read_consistent(copy, kinds);
+                for i in 0..N {
+                    if kinds[i] == CellKind::Sum {
+                        counted[i] = counted[i].wrapping_add(cells[i]);
+                    }
+                }
+            });
+            for i in 0..N {
+                match kinds[i] {
+                    CellKind::Sum => {
+                        self.globals[i].store(counted[i].wrapping_neg(), Ordering::Relaxed)
+                    }
+                    CellKind::Epoch => bump_epoch(&self.globals[i]),
+                    CellKind::Value | CellKind::Seq => {}
+                }
+            }
+        });
+    }
+
+    /// One shard's copy of the run, as of one moment between its owner's `update`s: never
+    /// half of one (when cell 0 is a sequence word). Waits while the owner is inside an
+    /// `update`.
+    #[inline]
+    fn read_consistent(&self, copy: &[AtomicU64; N], kinds: &[CellKind; N]) -> [u64; N] {
+        if kinds[0] != CellKind::Seq {
+            // Acquire on each cell: an epoch cell must be read before its value cell (see
+            // `record_best`).
+            return std::array::from_fn(|i| copy[i].load(Ordering::Acquire));
+        }
+        let mut step = 0;
+        loop {
+            let before = copy[0].load(Ordering::Acquire);
+            if before & 1 == 0 {
+                // Acquire on each cell: an epoch cell must be read before its value cell.
+                let cells = std::array::from_fn(|i| copy[i].load(Ordering::Acquire));
+                fence(Ordering::Acquire);
+                if copy[0].load(Ordering::Relaxed) == before {
+                    return cells;
+                }
+            } else if self.is_own(copy) {
+                panic!(
+                    "shardstat: a group's snapshot() or reset() was called inside update() on \
+                     the same thread; it would wait for that update to finish"
+                );
+            }
+            wait_step(&mut step);
+        }
+    }
+
+    /// Whether `copy` is the calling thread's own. Never takes a shard or a run: a thread
+    /// without a shard owns no copy (and taking one here could hand it the very shard whose
+    /// odd sequence word it just read from an exiting owner).
+    #[cold]
+    fn is_own(&self, copy: &[AtomicU64; N]) -> bool {
+        engine::own_cached(self.location.load(Ordering::Relaxed))
+            .is_some_and(|own| std::ptr::eq(own, copy.as_ptr()))
+    }
+}
+
+impl<const N: usize> Drop for Sharded<N> {
+    fn drop(&mut self) {
+        let location = sync::u64_get_mut(&mut self.location);
+        if location != 0 {
+            // `&mut self`: every write to the run happened-before this drop.
+            engine::free(location, N);
+        }
+    }
+}
+
+impl<const N: usize> std::fmt::Debug for Sharded<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sharded")
+            .field("location", &self.location.load(Ordering::Relaxed))
+            .field("version", &self.version.load(Ordering::Relaxed))
+            .field("globals", &self.globals)
+            .finish()
+    }
+}
+
+impl<const N: usize> Default for Sharded<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Runs `f` so that every write the owner makes to its copy `cells` of a group's run inside
+/// it becomes visible to snapshots and resets all at once (`cells[0]` is the sequence word).
+/// Must be called by the copy's owner. Nested calls join the outermost one. If `f` panics,
+/// the bracket is closed anyway (the writes made so far stay), so readers never wait
+/// forever.
+#[doc(hidden)]
+#[inline]
+pub fn update<R>(seq: &AtomicU64, f: impl FnOnce() -> R) -> R {
+    struct Close<'a> {
+        seq: &'a AtomicU64,
+        even: u64,
+    }
+    impl Drop for Close<'_> {
+        fn drop(&mut self) {
+            // Release: everything written inside the bracket happens-before a reader that
+            // sees the even value.
+            self.seq.store(self.even, Ordering::Release);
+        }
+    }
+
+    // Only the owner writes `seq`, so a plain load sees its latest value.
+    let before = seq.load(Ordering::Relaxed);
+    if before & 1 == 1 {
+        return f(); // already inside an update on this thread
+    }
+    seq.store(before.wrapping_add(1), Ordering::Relaxed);
+    // Release fence: a reader whose loads see any write made after this point, and that then
+    // runs its acquire fence, also sees the odd `seq` and retries.
+    fence(Ordering::Release);
+    let _close = Close {
+        seq,
+        even: before.wrapping_add(2),
+    };
+    f()
+}
+
+/// Adds `n` to a cell that only the calling thread writes: a plain load and store, no
+/// read-modify-write instruction. Relaxed: the cell orders nothing else, and a reader only
+/// needs each cell's own modification order (which the single writer makes monotone).
+#[doc(hidden)]
+#[inline(always)]
+pub fn add_owned(cell: &AtomicU64, n: u64) {
+    let value = keep_in_register(cell.load(Ordering::Relaxed));
+    cell.store(value.wrapping_add(n), Ordering::Relaxed);
+}
+
+/// Records `v` (already encoded so that larger is better) into an extremum pair of a shard
+/// that only the calling thread writes.
+#[inline]
+pub(crate) fn record_best(global_epoch: &AtomicU64, epoch: &AtomicU64, value: &AtomicU64, v: u64) {
+    // Relaxed: an epoch read here only decides which epoch `v` belongs to. A record that
+    // happened-before a reset reads the old epoch (coherence), so it is retired by it.
+    let current = global_epoch.load(Ordering::Relaxed);
+    if epoch.load(Ordering::Relaxed) == current {
+        if v > value.load(Ordering::Relaxed) {
+            value.store(v, Ordering::Relaxed);
+        }
+    } else {
+        start_epoch(epoch, value, current, v);
+    }
+}
+
+/// The first record of a new epoch in this shard: the value first, then (Release) the
+/// epoch, so a reader that sees the new epoch (Acquire) also sees this value or a later one,
+/// never a value of an older epoch.
+#[cold]
+#[inline(never)]
+fn start_epoch(epoch: &AtomicU64, value: &AtomicU64, current: u64, v: u64) {
+    value.store(v, Ordering::Relaxed);
+    epoch.store(current, Ordering::Release);
+}
+
+/// A shard's stored extremum value if it belongs to epoch `current`.
+#[inline]
+pub(crate) fn shard_best(epoch: &AtomicU64, value: &AtomicU64, current: u64) -> Option<u64> {
+    // Acquire: pairs with `start_epoch`'s Release, so the value loaded after is this
+    // epoch's.
+    (epoch.load(Ordering::Acquire) == current).then(|| value.load(Ordering::Relaxed))
+}
+
+/// Advances an epoch word; called only under `write_locked`, so load + store is exclusive.
+fn bump_epoch(epoch: &AtomicU64) {
+    epoch.store(
+        epoch.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Relaxed,
+    );
+}

@@ -1,0 +1,32 @@
+//! The one place that chooses between `std` and `loom`.
+//!
+//! Every atomic, fence, lock, wait loop, thread-local and process-wide value the crate uses
+//! comes from here. Under `cfg(loom)` all of them are loom's, so the loom suite
+//! (`loom-tests/`) checks the real algorithm rather than a copy; this module is the only one
+//! that names `cfg(loom)`. The two halves offer the same API, the std one shaped like loom's
+//! (as tokio's `src/loom/` does):
+//!
+//! - `native.rs` — the real primitives. `const fn` constructors stay `const`.
+//! - `model.rs` — loom's. Loom's atomics have no `const fn new`, so the crate's `const fn`s
+//!   are plain `fn`s there ([`const_fn!`]); loom runs every model thread on one OS thread, so
+//!   thread-locals are loom's (`std`'s cannot tell model threads apart); a process-wide
+//!   value is created afresh for each execution of a model; and sizes shrink
+//!   ([`MODEL`]) so that models stay small.
+
+#[cfg(not(loom))]
+mod native;
+#[cfg(not(loom))]
+pub use native::*;
+
+#[cfg(loom)]
+mod model;
+#[cfg(loom)]
+pub use model::*;
+
+/// Locks `mutex`, ignoring poisoning: every critical section in this crate leaves its data
+/// consistent at every step, so a panic inside one cannot leave it half-updated.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,0 +1,109 @@
+//! Loom's primitives (`RUSTFLAGS="--cfg loom"`: the model-check suite, `loom-tests/`).
+
+pub use loom::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use loom::sync::{Mutex, MutexGuard};
+
+/// Whether this is a loom build, whose sizes shrink to keep models small.
+pub(crate) const MODEL: bool = true;
+
+/// Declares a function that is `const` in normal builds; a plain `fn` here, since loom's
+/// atomics have no `const fn new`.
+macro_rules! const_fn {
+    ($(#[$attr:meta])* $vis:vis fn $name:ident ($($args:tt)*) -> $ret:ty $body:block) => {
+        $(#[$attr])*
+        $vis fn $name($($args)*) -> $ret $body
+    };
+}
+pub(crate) use const_fn;
+
+/// `const_fn!` for code that other crates expand (the `stats!` macro).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __const_fn {
+    ($(#[$attr:meta])* $vis:vis fn $name:ident() -> $ret:ty $body:block) => {
+        $(#[$attr])* $vis fn $name() -> $ret $body
+    };
+}
+
+/// `[value; N]` for a value that is not `Copy`, evaluated once per element.
+macro_rules! repeat {
+    ($value:expr; $n:expr) => {
+        ::std::array::from_fn(|_| $value)
+    };
+}
+pub(crate) use repeat;
+
+/// Items that exist only in loom builds (internals the loom suite's negative controls use).
+macro_rules! model_only {
+    ($($item:item)*) => { $($item)* };
+}
+pub(crate) use model_only;
+
+/// A thread-local, one value per *model* thread (loom runs every model thread on one OS
+/// thread, where `std::thread_local!` would share one value between them). Loom drops a
+/// model thread's values when the model thread finishes.
+macro_rules! per_thread {
+    ($(#[$attr:meta])* static $name:ident : $ty:ty = $init:expr;) => {
+        ::loom::thread_local! {
+            $(#[$attr])* static $name: $ty = $init;
+        }
+    };
+}
+pub(crate) use per_thread;
+
+/// A process-wide value: one per execution of a model, created on first use and dropped
+/// when the execution ends, so every execution starts from scratch. Generates the static,
+/// a function returning a reference to the value, and one returning a [`Global`] handle.
+///
+/// Held in a `std` `Arc`: loom may drop a finished model thread's thread-locals after the
+/// execution's lazy statics are gone, so a thread-local guard that needs the value in its
+/// `Drop` keeps its own handle. A `std` `Arc` because a failing model drops the statics
+/// outside the model, where dropping a loom `Arc` would abort.
+macro_rules! global {
+    (static $global:ident: $ty:ty = $init:expr; $vis:vis fn $get:ident(); fn $handle:ident();) => {
+        ::loom::lazy_static! {
+            static ref $global: ::std::sync::Arc<$ty> = ::std::sync::Arc::new($init);
+        }
+        $vis fn $get() -> &'static $ty {
+            &$global
+        }
+        $vis fn $handle() -> $crate::sync::Global<$ty> {
+            ::std::sync::Arc::clone(&$global)
+        }
+    };
+}
+pub(crate) use global;
+
+/// A handle on a process-wide value that a thread-local guard may keep and use when its
+/// model thread finishes.
+pub(crate) type Global<T> = std::sync::Arc<T>;
+
+/// Whether a destructor runs while a failed model unwinds: then loom's primitives can no
+/// longer be used, and the destructor must leak instead of locking or loading.
+pub(crate) fn unwinding_model() -> bool {
+    std::thread::panicking()
+}
+
+/// One step of waiting for another thread: a yield, which tells the model checker that this
+/// thread cannot make progress until another one runs.
+#[inline]
+pub(crate) fn wait_step(step: &mut u32) {
+    let _ = step;
+    loom::thread::yield_now();
+}
+
+/// Reads an `AtomicU64` through a unique reference.
+pub(crate) fn u64_get_mut(value: &mut AtomicU64) -> u64 {
+    value.with_mut(|v| *v)
+}
+
+/// `len` atomics at 0 (loom atomics are objects of the model and cannot be zeroed memory).
+pub(crate) fn zeroed_atomics(len: usize) -> Box<[AtomicU64]> {
+    (0..len).map(|_| AtomicU64::new(0)).collect()
+}
+
+/// The identity: the code-generation hint of normal builds means nothing to a model.
+#[inline(always)]
+pub(crate) fn keep_in_register(value: u64) -> u64 {
+    value
+}
