@@ -324,18 +324,18 @@ impl<const N: usize> Sharded<N> {
     /// `update`.
     #[inline]
     fn read_consistent(&self, copy: &[AtomicU64; N], kinds: &[CellKind; N]) -> [u64; N] {
-        if kinds[0] != CellKind::Seq {
-            // Acquire on each cell: an epoch cell must be read before its value cell (see
-            // `record_best`).
-            return std::array::from_fn(|i| copy[i].load(Ordering::Acquire));
-        }
+        debug_assert_eq!(kinds[0], CellKind::Seq, "whole-run reads are for groups");
         let mut step = 0;
         loop {
             let before = copy[0].load(Ordering::Acquire);
             if before & 1 == 0 {
-                // Acquire on each cell: an epoch cell must be read before its value cell.
+                // Acquire on each cell, for two reasons. An epoch cell must be read before
+                // its value cell (see `record_best`). And it is the seqlock's reader fence: a
+                // cell written inside a step is written after the step's release fence, so
+                // an acquire load that reads it synchronises with that fence, and the
+                // recheck below sees the odd sequence word (no separate fence is needed;
+                // `docs/design.md` §9).
                 let cells = std::array::from_fn(|i| copy[i].load(Ordering::Acquire));
-                fence(Ordering::Acquire);
                 if copy[0].load(Ordering::Relaxed) == before {
                     return cells;
                 }

@@ -742,3 +742,55 @@ fn counters_created_and_dropped_in_a_loop_reuse_the_same_cells() {
         seen.len()
     );
 }
+
+// ---- litmus tests: small races for Miri's weak-memory emulation -------------------------------
+//
+// Loom cannot produce every reordering the memory model allows (it tracks only the last access
+// to each atomic, and lets a relaxed load read an older value only in some schedules). These
+// tests race two threads on fresh objects; under Miri (`.ci/miri.sh`, and the ordering-mutation
+// check with `-Zmiri-many-seeds`) each run explores another schedule and other store orders, and
+// Miri's data-race detector sees a cell read that is not ordered after the cell's zeroing.
+
+/// A snapshot taken after a thread's step, but ordered after it by nothing (a relaxed flag
+/// only makes the reader wait), sees the step whole — in particular when its first load of
+/// the sequence word reads the step's *closing* store: only that load's `Acquire` then orders
+/// the step's cell stores before the snapshot's loads.
+#[test]
+fn litmus_a_snapshot_after_a_step_sees_it_whole() {
+    for _ in 0..scaled(2_000).min(20) {
+        let g = Mixed::new();
+        let _ = g.snapshot(); // the run is assigned before the race
+        let stepped = AtomicBool::new(false);
+        thread::scope(|s| {
+            s.spawn(|| {
+                g.local().update(|l| {
+                    l.count.inc();
+                    l.level.inc();
+                });
+                stepped.store(true, std::sync::atomic::Ordering::Relaxed);
+            });
+            s.spawn(|| {
+                while !stepped.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+                let seen = g.snapshot();
+                assert_eq!(seen.count as i64, seen.level, "half a step: {seen:?}");
+            });
+        });
+    }
+}
+
+/// A reader walks a chunk copy that another thread has just made, with nothing but the copy
+/// table's entry between them: the entry's `Release`/`Acquire` pair orders the block's zeroing
+/// (a plain write, for Miri's race detector) before the reader's loads.
+#[test]
+fn litmus_a_new_copy_is_published_before_a_reader_loads_its_cells() {
+    for _ in 0..scaled(2_000).min(20) {
+        let c = Counter::new();
+        let _ = c.get(); // the run is assigned before the race
+        thread::scope(|s| {
+            s.spawn(|| c.inc());
+            s.spawn(|| assert!(c.get() <= 1));
+        });
+    }
+}

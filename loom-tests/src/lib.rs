@@ -269,4 +269,44 @@ pub mod models {
             assert_eq!(neighbour.get(), 200, "the neighbour lost an add");
         });
     }
+
+    /// A counter written by another thread is dropped (its last handle, here, clears every
+    /// shard's cells); a new counter then takes its first use here — and so, possibly, the
+    /// dropped one's cells — and a reader thread that learns of it through nothing but the
+    /// counter itself (a relaxed flag only steers the schedule) reads it. The read must be 0:
+    /// only the `Release`/`Acquire` pair on the counter's location word orders the clearing
+    /// before the reader's loads of the cells.
+    pub fn a_reused_run_reads_zero_to_a_reader<C: ModelCounter>() {
+        loom::model(|| {
+            let old = Arc::new(C::fresh());
+            let new = Arc::new(C::fresh());
+            let written = Arc::new(Signal::new());
+            let assigned = Arc::new(Flag::new());
+            let writer = {
+                let (old, written) = (old.clone(), written.clone());
+                thread::spawn(move || {
+                    old.add(5);
+                    drop(old);
+                    written.raise();
+                })
+            };
+            let reader = {
+                let (new, assigned) = (new.clone(), assigned.clone());
+                thread::spawn(move || {
+                    assigned.wait();
+                    new.get()
+                })
+            };
+            written.wait();
+            drop(old); // the last handle: clears the writer's cell
+            let _ = new.get(); // the new counter's first use: it takes cells, maybe those
+            assigned.raise();
+            assert_eq!(
+                reader.join().unwrap(),
+                0,
+                "a new counter showed a dropped counter's counts"
+            );
+            writer.join().unwrap();
+        });
+    }
 }

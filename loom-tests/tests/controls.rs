@@ -58,3 +58,10 @@ fn unbracketed_step_is_seen_in_half() {
         writer.join().unwrap();
     });
 }
+
+/// The reader's side of the same bug: a reader that finds the uncleared cells.
+#[test]
+#[should_panic(expected = "a new counter showed a dropped counter's counts")]
+fn reuse_without_clearing_shows_old_counts_to_a_reader() {
+    models::a_reused_run_reads_zero_to_a_reader::<ForgetfulCounter>();
+}

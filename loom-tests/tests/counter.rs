@@ -108,12 +108,12 @@ fn thread_exit_and_shard_reuse_lose_nothing() {
 fn shards_published_while_a_reader_walks() {
     loom::model(|| {
         let c = Arc::new(Counter::new());
-        c.add(100); // the main thread takes slot 0 (bucket 0)
+        c.add(100); // the main thread takes shard 0 (the table: room for two)
         let writers: Vec<_> = [1u64, 10]
             .into_iter()
             .map(|n| {
                 let c = c.clone();
-                thread::spawn(move || c.add(n)) // shards 1 and 2: they grow the chunk's table
+                thread::spawn(move || c.add(n)) // shard 1 fits; shard 2 grows the table
             })
             .collect();
         let reader = {
@@ -235,4 +235,31 @@ fn local_counter_used_while_another_thread_reads_and_resets() {
 #[test]
 fn reset_after_adds_that_happened_before_is_exact() {
     models::reset_after_adds_that_happened_before_is_exact::<Counter>();
+}
+
+/// A read that overlaps a `set` never combines the set's new base with cell values older
+/// than the ones the set counted: 99 (the new base, 100 − 1, beside a cell still at 0) is a
+/// value the counter never had. Rejects `read_stable` without its acquire fence.
+#[test]
+fn a_read_never_mixes_a_new_base_with_older_cells() {
+    loom::model(|| {
+        let c = Arc::new(Counter::new());
+        let _ = c.get(); // the run is assigned before the threads race
+        let writer = {
+            let c = c.clone();
+            thread::spawn(move || c.add(1))
+        };
+        let reader = {
+            let c = c.clone();
+            thread::spawn(move || c.get())
+        };
+        c.set(100);
+        assert_one_of(
+            reader.join().unwrap(),
+            &[0, 1, 100, 101],
+            "a read overlapping a set",
+        );
+        writer.join().unwrap();
+        assert_one_of(c.get(), &[100, 101], "after the set and the add");
+    });
 }

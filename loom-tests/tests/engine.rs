@@ -42,6 +42,69 @@ fn drop_and_reuse_of_a_run_while_others_add() {
     models::a_reused_run_reads_only_its_own_adds::<Counter>();
 }
 
+/// A reader that finds a new counter's reused cells through nothing but the counter reads
+/// them cleared (see the model; rejects a relaxed location load in the reader).
+#[test]
+fn a_reader_of_a_reused_run_reads_zero() {
+    models::a_reused_run_reads_zero_to_a_reader::<Counter>();
+}
+
+/// A shard whose adds happened-before a read is in the read, even while a third thread
+/// grows the chunk's table (under loom a table starts with room for two shards): the reader
+/// may load the old length and the grown array, whose entries another thread copied in.
+/// Rejects a relaxed load or store of the table's array pointer.
+#[test]
+fn a_read_during_table_growth_sees_every_earlier_shard() {
+    loom::model(|| {
+        let c = Arc::new(Counter::new());
+        c.add(100); // shard 0: the chunk's table, room for two
+        let first = Arc::new(shardstat_loom_tests::Signal::new());
+        let early = {
+            let (c, first) = (c.clone(), first.clone());
+            thread::spawn(move || {
+                c.add(1); // shard 1: fits
+                first.raise();
+            })
+        };
+        let grower = {
+            let c = c.clone();
+            thread::spawn(move || c.add(10)) // shard 2: grows the table to four
+        };
+        first.wait();
+        assert_one_of(c.get(), &[101, 111], "a read after the first add");
+        early.join().unwrap();
+        grower.join().unwrap();
+        assert_eq!(c.get(), 111);
+    });
+}
+
+/// A reader walks a counter while another thread's first write makes that thread's copy of
+/// the chunk (under loom, a block of its own: fresh modelled atomics). The reader reaches the
+/// copy only through the copy table's entry, whose `Release`/`Acquire` pair orders the copy's
+/// creation before the reader's loads; loom reports a load of an atomic whose creation it is
+/// not ordered after as a causality violation.
+#[test]
+fn a_copy_made_while_a_reader_walks_is_published_before_its_cells_are_read() {
+    loom::model(|| {
+        let c = Arc::new(Counter::new());
+        c.add(100); // shard 0: the table, with room for shard 1
+        let writer = {
+            let c = c.clone();
+            thread::spawn(move || c.add(1)) // shard 1: a new copy, published by its entry
+        };
+        let reader = {
+            let c = c.clone();
+            thread::spawn(move || c.get())
+        };
+        assert_one_of(
+            reader.join().unwrap(),
+            &[100, 101],
+            "a read racing a new copy",
+        );
+        writer.join().unwrap();
+    });
+}
+
 /// The same for an `UpDownCounter` (wrapping adds of `n as i64`).
 #[test]
 fn drop_and_reuse_of_an_up_down_counters_run() {

@@ -40,6 +40,28 @@ fn snapshot_never_sees_half_a_step() {
     });
 }
 
+/// A snapshot that reads the sequence word a step *closed* sees all of that step: the
+/// closing store is `Release` and the first load `Acquire`. (The writer is the main thread,
+/// which loom runs first, so that the snapshot can read the closed step's sequence word —
+/// the model above, with the snapshot on the main thread, never lets it.)
+#[test]
+fn a_snapshot_after_a_closed_step_sees_all_of_it() {
+    loom::model(|| {
+        let g = Arc::new(Pair::new());
+        let _ = g.snapshot(); // the run is assigned before the threads race
+        let reader = {
+            let g = g.clone();
+            thread::spawn(move || g.snapshot())
+        };
+        g.local().update(|l| {
+            l.a.inc();
+            l.b.inc();
+        });
+        let seen = reader.join().unwrap();
+        assert_eq!(seen.a, seen.b, "half a step: {seen:?}");
+    });
+}
+
 /// A group reset racing with a step cancels the step's counter adds wholly or counts them
 /// wholly after the reset. The step's `Max` record is retired or kept on its own: the record
 /// may have read the epoch before the reset bumped it although the reset read the shard

@@ -23,10 +23,11 @@ use crate::sync::{self, AtomicPtr, AtomicU64};
 use std::ptr;
 
 /// Cells in the first block (8 KiB); each next block doubles, up to `BLOCK_CELLS`.
-const FIRST_BLOCK_CELLS: usize = if sync::MODEL { 32 } else { 1024 };
-/// Cells per full-size block (128 KiB). Loom builds use small blocks: each cell is a
-/// modelled atomic.
-const BLOCK_CELLS: usize = if sync::MODEL { 32 } else { 16 * 1024 };
+const FIRST_BLOCK_CELLS: usize = if sync::MODEL { 4 } else { 1024 };
+/// Cells per full-size block (128 KiB). Under loom every copy gets a block of its own, made
+/// by the thread that needs the copy, so that each copy's publication is the only thing
+/// that orders its creation before a reader's loads (and loom checks it).
+const BLOCK_CELLS: usize = if sync::MODEL { 4 } else { 16 * 1024 };
 /// Cells of skew after each copy (64 bytes), and the unit of a big copy's per-shard offset.
 const SKEW_CELLS: usize = if sync::MODEL { 0 } else { 8 };
 /// How many different offsets big copies start at.

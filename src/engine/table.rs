@@ -33,6 +33,11 @@ use super::heap::Heap;
 use crate::sync::{self, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::ptr;
 
+/// The first array's length. Loom builds start at 2, so that in a model with three writing
+/// threads the second publishes its copy into an array with room (its entry store is the
+/// only publication) and the third grows the array.
+const MIN_LEN: usize = if sync::MODEL { 2 } else { 4 };
+
 /// One chunk's copies, one entry per shard index.
 pub(crate) struct CopyTable {
     /// The latest array's length (0: none yet). Stored after `entries`.
@@ -93,7 +98,7 @@ impl CopyTable {
     pub(crate) fn set(&self, shard: usize, copy: *mut AtomicU64, heap: &mut Heap) {
         let old = self.array();
         if shard >= old.len() {
-            let len = (shard + 1).next_power_of_two().max(4);
+            let len = (shard + 1).next_power_of_two().max(MIN_LEN);
             let grown = heap.entries(len);
             for (i, entry) in old.iter().enumerate() {
                 // Relaxed, both: under the mutex, and published by the Release below.
