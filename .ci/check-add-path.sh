@@ -21,7 +21,8 @@ body() {
     awk -v f="$f" '$0 == f":" {on=1} on {print} on && /\.cfi_endproc/ {exit}' "$asm"
 }
 status=0
-for f in probe_counter_add probe_local_counter_add probe_up_down_add \
+for f in probe_counter_add probe_approx_add probe_approx_limited_add \
+         probe_local_counter_add probe_up_down_add \
          probe_max_record probe_local_max_record probe_min_record \
          probe_group_field_add probe_group_update; do
     code=$(body "$f")

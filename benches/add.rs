@@ -3,7 +3,8 @@
 //!
 //! `cargo bench --bench add` (about 4 minutes); `cargo bench --bench add -- 2-threads` for
 //! one thread count, `cargo bench --bench add -- add-15-counters` for the benchmark of one
-//! thread adding to 15 different counters in turn. The implementations are in `benches/impls/mod.rs`.
+//! thread adding to 15 different counters in turn, `cargo bench --bench add -- add-approx` for
+//! the approximate counter's add and limited add. The implementations are in `benches/impls/mod.rs`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::time::Duration;
@@ -46,5 +47,24 @@ fn many_counters(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, add_throughput, many_counters);
+/// `ApproxCounter::add` and `limited_add` (far from the limit) against `Counter::add` and a
+/// shared `AtomicU64::fetch_update` with a limit, in one run.
+fn limited(c: &mut Criterion) {
+    for threads in impls::thread_counts() {
+        let mut group = c.benchmark_group(format!("add-approx/{threads}-threads"));
+        group
+            .throughput(Throughput::Elements(threads as u64))
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2))
+            .sample_size(20);
+        for imp in impls::limits() {
+            group.bench_function(imp.name(), |b| {
+                b.iter_custom(|iters| impls::timed_run(&*imp, threads, iters))
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, add_throughput, many_counters, limited);
 criterion_main!(benches);

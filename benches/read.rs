@@ -1,6 +1,7 @@
 //! Read cost: `Counter::get` with 1, 2, 8, 64 and 256 threads' shards present (the threads
-//! added, then wait parked), one `AtomicU64` load for scale, and a snapshot of QEMU's
-//! migration statistics (`MigrationStats::snapshot`, 12 counters and 5 gauges) against
+//! added, then wait parked), one `AtomicU64` load for scale, `ApproxCounter::approx` and a
+//! far-from-threshold `ApproxCounter::compare` (which read no shard), and a snapshot of QEMU's
+//! migration statistics (`MigrationStats::snapshot`, 12 counters, one of them approximate, and 4 gauges) against
 //! the same 12 counters read one `Counter::get` at a time.
 //!
 //! With parked writers every shard line stays in the reader's cache after the first read, so
@@ -13,7 +14,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use shardstat::migration::MigrationStats;
-use shardstat::Counter;
+use shardstat::{ApproxCounter, Counter};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Barrier;
@@ -23,6 +24,7 @@ use std::time::Duration;
 /// each keeps its own shard.
 struct Fixture {
     one: Counter,
+    approx: ApproxCounter<1024>,
     twelve: Vec<Counter>,
     group: MigrationStats,
     release: Barrier,
@@ -31,6 +33,7 @@ struct Fixture {
 fn with_threads(threads: usize, f: impl FnOnce(&Fixture)) {
     let fixture = Fixture {
         one: Counter::new(),
+        approx: ApproxCounter::new(),
         twelve: (0..12).map(|_| Counter::new()).collect(),
         group: MigrationStats::new(),
         release: Barrier::new(threads + 1),
@@ -40,6 +43,7 @@ fn with_threads(threads: usize, f: impl FnOnce(&Fixture)) {
         for _ in 0..threads {
             s.spawn(|| {
                 fixture.one.add(1);
+                fixture.approx.add(1);
                 fixture.twelve.iter().for_each(|c| c.add(1));
                 let local = fixture.group.local();
                 local.multifd_packet_sent(4096, 1, 0);
@@ -72,6 +76,17 @@ fn read_cost(c: &mut Criterion) {
             group.bench_with_input(BenchmarkId::new("Counter::get", threads), &f, |b, f| {
                 b.iter(|| black_box(&f.one).get())
             });
+            group.bench_with_input(
+                BenchmarkId::new("ApproxCounter::approx", threads),
+                &f,
+                |b, f| b.iter(|| black_box(&f.approx).approx()),
+            );
+            // A threshold far from the value: decided from the carried words alone.
+            group.bench_with_input(
+                BenchmarkId::new("ApproxCounter::compare (far)", threads),
+                &f,
+                |b, f| b.iter(|| black_box(&f.approx).compare(black_box(1 << 40))),
+            );
             group.bench_with_input(
                 BenchmarkId::new("MigrationStats::snapshot", threads),
                 &f,

@@ -28,6 +28,22 @@ pub fn probe_counter_add(c: &Counter, n: u64) {
     c.add(n);
 }
 
+/// `ApproxCounter::add`: `Counter::add` plus the carry test (the carry itself is an
+/// out-of-line call, once per batch).
+#[no_mangle]
+#[inline(never)]
+pub fn probe_approx_add(c: &shardstat::ApproxCounter<1024>, n: u64) {
+    c.add(n);
+}
+
+/// `ApproxCounter::limited_add` far from the limit: the bracket, the checks and one store
+/// (carrying and exclusive paths are out-of-line calls).
+#[no_mangle]
+#[inline(never)]
+pub fn probe_approx_limited_add(c: &shardstat::ApproxCounter<1024>, n: u64) -> bool {
+    c.limited_add(n, 1 << 62)
+}
+
 /// `LocalCounter::add`: shard load, add, store.
 #[no_mangle]
 #[inline(never)]
@@ -97,6 +113,14 @@ fn main() {
         AtomicU64::new(0),
     );
     probe_counter_add(black_box(&c), 1);
+    let approx = shardstat::ApproxCounter::<1024>::new();
+    probe_approx_add(black_box(&approx), 1);
+    assert!(probe_approx_limited_add(black_box(&approx), 1));
+    assert_eq!(approx.get(), 2);
+    assert_eq!(
+        probe_approx_compare(black_box(&approx), 1 << 40),
+        std::cmp::Ordering::Less
+    );
     probe_local_counter_add(black_box(&c.local()), 1);
     probe_up_down_add(black_box(&u), -1);
     probe_max_record(black_box(&m), 7);
@@ -115,4 +139,11 @@ fn main() {
         a.load(Ordering::Relaxed),
         pair.snapshot()
     );
+}
+
+/// `ApproxCounter::compare` far from the value (not a write path; read here for its cost).
+#[no_mangle]
+#[inline(never)]
+pub fn probe_approx_compare(c: &shardstat::ApproxCounter<1024>, v: u64) -> std::cmp::Ordering {
+    c.compare(v)
 }

@@ -367,7 +367,6 @@ impl Stats for AtomicStats {
             rate_limit_start: self.rate_limit_start.load(Relaxed),
             zero_pages: self.zero_pages.load(Relaxed),
             transferred: self.transferred(),
-            transferred_published: self.transferred(),
         }
     }
 }

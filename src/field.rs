@@ -17,6 +17,9 @@ pub(crate) mod sealed {
 pub enum FieldKind {
     /// One sum cell (`Counter`, `UpDownCounter`).
     Sum,
+    /// One sum cell whose batches are carried into a word beside the group
+    /// (`ApproxCounter`, `ApproxUpDownCounter`).
+    Approx,
     /// An epoch cell and a value cell (`Max`, `Min`).
     Extremum,
     /// No cell: a plain atomic beside the arenas (`Gauge`).
@@ -24,7 +27,9 @@ pub enum FieldKind {
 }
 
 /// A type that can be a field of a [`stats!`](crate::stats) group: [`Counter`](crate::Counter),
-/// [`UpDownCounter`](crate::UpDownCounter), [`Max`](crate::Max), [`Min`](crate::Min) or [`Gauge`](crate::Gauge). Sealed: the group layout depends on
+/// [`UpDownCounter`](crate::UpDownCounter), [`ApproxCounter`](crate::ApproxCounter),
+/// [`ApproxUpDownCounter`](crate::ApproxUpDownCounter), [`Max`](crate::Max),
+/// [`Min`](crate::Min) or [`Gauge`](crate::Gauge). Sealed: the group layout depends on
 /// knowing every kind.
 ///
 /// The associated types say what each part of a group gives for the field: the group's
@@ -42,8 +47,8 @@ pub enum FieldKind {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a field of a `stats!` group",
     label = "not a shardstat field type",
-    note = "a group's fields must be `Counter`, `UpDownCounter`, `Max`, `Min` or `Gauge` \
-            (import them from `shardstat`)"
+    note = "a group's fields must be `Counter`, `UpDownCounter`, `ApproxCounter`, \
+            `ApproxUpDownCounter`, `Max`, `Min` or `Gauge` (import them from `shardstat`)"
 )]
 pub trait Field: sealed::Sealed {
     #[doc(hidden)]

@@ -14,6 +14,9 @@
 //!
 //! [`stats!`]: crate::stats
 
+#[doc(hidden)]
+pub use crate::approx::Carried;
+pub use crate::approx::{ApproxCounterField, ApproxUpDownCounterField};
 pub use crate::counter::CounterField;
 pub use crate::extremum::{ExtremumField, MaxField, MinField};
 pub use crate::field::{Field, FieldValue, MetricKind};
@@ -92,6 +95,10 @@ pub const fn cell_kinds<const N: usize>(fields: &[FieldKind]) -> [CellKind; N] {
         match fields[i] {
             FieldKind::Sum => {
                 kinds[cell] = CellKind::Sum;
+                cell += 1;
+            }
+            FieldKind::Approx => {
+                kinds[cell] = CellKind::Approx;
                 cell += 1;
             }
             FieldKind::Extremum => {

@@ -14,6 +14,7 @@
 //! | [`UpDownCounter`] | `i64`, wrapping | `add`, `sub` (sharded) | `get`: sum of shards | exact `set`/`reset` |
 //! | [`Max`] / [`Min`] | `u64` | `record` (sharded) | `get`: max/min of shards | O(1) `reset` |
 //! | [`Gauge`] | `u64` | `set`, `add`, `fetch_max` (one atomic) | `get` | `set(0)` |
+//! | [`ApproxCounter`] / [`ApproxUpDownCounter`] | `u64` / `i64` | `add` (sharded, carrying whole batches); `limited_add` that never overshoots | `approx` (O(1), within `error_bound`), exact `compare`, `get` | exact `set`/`reset` |
 //!
 //! Each sharded type has a `local()` handle ([`LocalCounter`] and friends) that finds the
 //! calling thread's cell once, for loops that add millions of times. [`Max`] and [`Min`] are
@@ -88,6 +89,7 @@
 
 mod sync;
 
+mod approx;
 mod counter;
 mod engine;
 mod extremum;
@@ -103,6 +105,9 @@ mod sharded;
 mod stats_macro;
 mod up_down;
 
+pub use approx::{
+    ApproxCounter, ApproxUpDownCounter, LocalApproxCounter, LocalApproxUpDownCounter,
+};
 pub use counter::{Counter, LocalCounter};
 pub use engine::{engine_stats, EngineStats};
 pub use extremum::{
@@ -124,6 +129,14 @@ pub mod __private {
     pub mod engine {
         crate::sync::model_only! {
             pub use crate::engine::release_without_clearing;
+        }
+    }
+
+    /// Approximate-counter internals for the loom suite's negative controls (loom builds
+    /// only).
+    pub mod approx {
+        crate::sync::model_only! {
+            pub use crate::approx::limited_add_trusting_approx;
         }
     }
 }

@@ -24,10 +24,12 @@
 //! through [`MigrationLocal::add_multifd_bytes`], [`add_file_bytes`](MigrationLocal::add_file_bytes)
 //! and [`add_rdma_bytes`](MigrationLocal::add_rdma_bytes) (their accessors are crate-private;
 //! their values are in every snapshot). Each of those adds the bytes to the field and to the
-//! `transferred` field in one consistent step, and — once per
-//! [`PUBLISH_BYTES`] a thread adds — publishes them into the `transferred_published` gauge
-//! with one atomic add, as Linux's `percpu_counter` folds per-CPU deltas into its global
-//! count. See [`MigrationStats::rate_limit_exceeded`] for what the check then costs.
+//! `transferred` field in one consistent step. `transferred` is an
+//! [`ApproxCounter`] field with a batch of [`TRANSFERRED_BATCH`]
+//! bytes: a sender carries its bytes into a shared word once per 64 KiB, as Linux's
+//! `percpu_counter` folds per-CPU deltas into its global count, so the rate check is an
+//! exact threshold compare that usually costs a few loads. See
+//! [`MigrationStats::rate_limit_exceeded`].
 //!
 //! # Example
 //! ```
@@ -57,14 +59,14 @@
 //! assert_eq!(sample.transferred, MIG_STATS.transferred_bytes());
 //! ```
 
-use crate::{stats, Counter, Gauge};
+use crate::{stats, ApproxCounter, Counter, Gauge};
+use std::cmp::Ordering;
 use std::time::{Duration, Instant};
 
-/// How often a sending thread publishes the bytes it added into the
-/// `transferred_published` gauge: once per this many bytes (64 KiB), so the gauge lags the
-/// exact total by less than this per sending thread.
-pub const PUBLISH_BYTES: u64 = 1 << PUBLISH_SHIFT;
-const PUBLISH_SHIFT: u32 = 16;
+/// The batch of the `transferred` field (64 KiB): each sending thread carries its bytes into
+/// the shared approximate total once per this many, so the approximate total is behind the
+/// exact one by less than this per sending thread.
+pub const TRANSFERRED_BATCH: u64 = 1 << 16;
 
 /// The rate-limit window: QEMU's limit is in bytes per 100 ms.
 pub const RATE_LIMIT_WINDOW: Duration = Duration::from_millis(100);
@@ -111,30 +113,21 @@ stats! {
         /// Pages sent that were all zeros (QEMU's "duplicate").
         pub zero_pages: Counter,
         /// `qemu_file_transferred + multifd_bytes + rdma_bytes`, kept as one field so that
-        /// reading it is one cell per sender.
-        pub(crate) transferred: Counter,
-        /// `transferred` as published by the senders in 64 KiB steps: a lower bound that
-        /// lags by less than `PUBLISH_BYTES` per sending thread (for the cheap rate check).
-        pub(crate) transferred_published: Gauge,
+        /// reading it is one cell per sender, and approximate so that the rate check is
+        /// three loads far from the limit.
+        pub(crate) transferred: ApproxCounter<TRANSFERRED_BATCH>,
     }
 }
 
 impl MigrationLocal<'_> {
-    /// Adds `n` bytes to one of the three transferred-byte fields, to `transferred`, and
-    /// publishes whole `PUBLISH_BYTES` steps.
+    /// Adds `n` bytes to one of the three transferred-byte fields and to `transferred`, in
+    /// one step.
     #[inline]
     fn add_transferred(&self, field: &crate::LocalCounter<'_>, n: u64) {
-        let before = self.transferred.shard_value();
         self.update(|l| {
             field.add(n);
             l.transferred.add(n);
         });
-        let after = before.wrapping_add(n);
-        let steps = (after >> PUBLISH_SHIFT).wrapping_sub(before >> PUBLISH_SHIFT);
-        if steps != 0 {
-            self.transferred_published
-                .add(steps.wrapping_shl(PUBLISH_SHIFT));
-        }
     }
 
     /// Adds `n` bytes sent through a multifd channel (QEMU:
@@ -277,19 +270,20 @@ impl MigrationStats {
     }
 
     /// Whether more than the limit has been transferred since the window began (QEMU:
-    /// `migration_rate_exceeded`): `transferred − rate_limit_start > rate_limit_max`, and
-    /// never when the limit is 0 (unlimited).
+    /// `migration_rate_exceeded`): `transferred − rate_limit_start > rate_limit_max`, in
+    /// wrapping `u64` arithmetic as QEMU computes it, and never when the limit is 0
+    /// (unlimited).
     ///
     /// # Cost
     /// - Unlimited: one atomic load.
-    /// - Otherwise, usually three atomic loads, none of a sender's shard: the published
-    ///   total (a lower bound of `transferred`, behind by less than [`PUBLISH_BYTES`] per
-    ///   sending thread) decides whenever the used bytes are farther than that slack from
-    ///   the limit — Linux's `percpu_counter_compare`. Only within the slack does it read
+    /// - Otherwise, usually a handful of atomic loads, none of a sender's shard: `transferred` is an
+    ///   [`ApproxCounter`] field, whose
+    ///   [`compare`](crate::group::ApproxCounterField::compare) decides from its carried
+    ///   total whenever the threshold is farther than [`TRANSFERRED_BATCH`] per sending
+    ///   thread from it — Linux's `__percpu_counter_compare`. Only within that does it read
     ///   `transferred` exactly, one cell of each sender's arena.
     ///
-    /// The answer is always the exact one: the estimate only short-cuts a comparison whose
-    /// outcome it already determines.
+    /// The answer is always the exact one.
     ///
     /// ```
     /// let stats = shardstat::migration::MigrationStats::new();
@@ -307,19 +301,16 @@ impl MigrationStats {
             return false;
         }
         let start = self.rate_limit_start().get();
-        let published = self.transferred_published().get();
-        // Each sending thread's unpublished bytes are less than PUBLISH_BYTES (and, after a
-        // group reset, its first published step may hold up to PUBLISH_BYTES from before
-        // it), so |transferred − published| < slack.
-        let slack = PUBLISH_BYTES as i128 * self.__cells.shard_bound() as i128;
-        let used = published as i128 - start as i128;
-        if used - slack > max as i128 {
-            return true;
+        let transferred = self.transferred();
+        // `t − start > max` (wrapping): with `end = start + max`, either `t` is past `end`
+        // (when `end` does not wrap), or `t` is below `start` (the subtraction wraps).
+        match start.checked_add(max) {
+            Some(end) => transferred.exceeds(end) || transferred.compare(start) == Ordering::Less,
+            None => {
+                transferred.compare(start) == Ordering::Less
+                    && transferred.exceeds(start.wrapping_add(max))
+            }
         }
-        if used + slack <= max as i128 {
-            return false;
-        }
-        self.transferred_bytes().wrapping_sub(start) > max
     }
 }
 

@@ -33,6 +33,9 @@ use crate::sync::{self, fence, keep_in_register, wait_step, AtomicU64, Ordering}
 pub enum CellKind {
     /// A wrapping sum: `global + Σ cells`.
     Sum,
+    /// A sum whose owners carry batches into a word beside the group (an approximate
+    /// counter's field): read as `Sum`, but a reset must wait for in-flight limited adds.
+    Approx,
     /// The epoch of the extremum whose value is in the next cell.
     Epoch,
     /// The value of the extremum whose epoch is in the previous cell.
@@ -78,15 +81,24 @@ impl<const N: usize> Sharded<N> {
     /// across a call (no register to save) and stays a few instructions.
     #[inline(always)]
     pub fn with_own<'a, R>(&'a self, write: impl FnOnce(&'a [AtomicU64; N]) -> R) -> R {
-        // Acquire: pairs with the Release that published the run (`engine::Engine::assign`),
-        // so a reused run's clearing happens-before this thread's first load of its cell.
-        // (A plain load on x86-64.)
-        let location = self.location.load(Ordering::Acquire);
-        match engine::own_cached(location) {
-            // SAFETY: see `own_copy`.
+        match self.cached_first() {
+            // SAFETY: `first` is what `engine::own_cached` returned for this run.
             Some(first) => write(unsafe { self.own_copy(first) }),
             None => self.with_own_slow(write),
         }
+    }
+
+    /// The first cell of the calling thread's copy of the run, if the thread's cache has it:
+    /// the add path's fast path, for callers with their own cold path ([`own_copy`]
+    /// turns it into the copy).
+    ///
+    /// [`own_copy`]: Self::own_copy
+    #[inline(always)]
+    pub(crate) fn cached_first(&self) -> Option<*const AtomicU64> {
+        // Acquire: pairs with the Release that published the run (`engine::Engine::assign`),
+        // so a reused run's clearing happens-before this thread's first load of its cell.
+        // (A plain load on x86-64.)
+        engine::own_cached(self.location.load(Ordering::Acquire))
     }
 
     #[cold]
@@ -101,9 +113,10 @@ impl<const N: usize> Sharded<N> {
     ///
     /// # Safety
     /// `first` must be the first cell of this run in the calling thread's shard's copy of
-    /// its chunk (what `engine::own_cached` or `engine::own_slow` returned for this run).
+    /// its chunk (what `engine::own_cached`, [`cached_first`](Self::cached_first) or
+    /// `engine::own_slow` returned for this run).
     #[inline(always)]
-    unsafe fn own_copy(&self, first: *const AtomicU64) -> &[AtomicU64; N] {
+    pub(crate) unsafe fn own_copy(&self, first: *const AtomicU64) -> &[AtomicU64; N] {
         // SAFETY: the allocator gave the run `N` consecutive cells inside one chunk, so all
         // `N` are inside that live allocation of `AtomicU64`s, which `[AtomicU64; N]` lays
         // out identically. Chunk copies are freed only with the engine (never, outside
@@ -159,7 +172,7 @@ impl<const N: usize> Sharded<N> {
 
     /// Runs `read` until no set/reset overlapped it, and returns its result.
     #[inline]
-    fn read_stable<R>(&self, read: impl Fn() -> R) -> R {
+    pub(crate) fn read_stable<R>(&self, read: impl Fn() -> R) -> R {
         let mut step = 0;
         loop {
             // Acquire: pairs with the Release that ends a set/reset, so `read` sees the
@@ -223,27 +236,72 @@ impl<const N: usize> Sharded<N> {
         write()
     }
 
+    /// Whether no set/reset or exclusive section is running: the version is even. Acquire:
+    /// a caller that sees an even version sees every global and carried word written by the
+    /// section that made it even.
+    #[inline]
+    pub(crate) fn unlocked(&self) -> bool {
+        self.version.load(Ordering::Acquire) & 1 == 0
+    }
+
+    /// Runs `write` with every shard's bracket closed: under the version lock (as
+    /// `write_locked`), after waiting for each shard whose owner had opened its bracket (cell
+    /// 0 odd: a limited add in flight, or a group `update`) to close it. An owner that opens
+    /// its bracket after the lock is taken sees the odd version and waits for this section
+    /// (the approximate counters' limited add, `crate::approx`).
+    ///
+    /// The calling thread's own copy is not waited for: its bracket cannot close while this
+    /// thread is here (callers refuse to run inside their own bracket).
+    pub(crate) fn write_exclusive<R>(&self, write: impl FnOnce() -> R) -> R {
+        self.write_locked(|| {
+            // Heavy barrier: pairs with the light barrier between an owner's opening of its
+            // bracket and its load of `version` (`approx::Approx::limited`). Either that
+            // load sees the odd version, or the loads below see the odd bracket.
+            sync::heavy_barrier();
+            let own = engine::own_cached(self.location.load(Ordering::Relaxed));
+            self.for_each_copy(|copy| {
+                if own.is_some_and(|own| std::ptr::eq(own, copy.as_ptr())) {
+                    return;
+                }
+                let mut step = 0;
+                // Acquire: pairs with the Release that closed the bracket, so the cells read
+                // by `write` include everything written inside it.
+                while copy[0].load(Ordering::Acquire) & 1 == 1 {
+                    wait_step(&mut step);
+                }
+            });
+            write()
+        })
+    }
+
+    /// The wrapping sum of the sum cell `i`, read once: exact for a caller that holds the
+    /// version lock; [`sum`](Self::sum) retries it around set/reset.
+    pub(crate) fn raw_sum(&self, i: usize) -> u64 {
+        let mut sum = self.globals[i].load(Ordering::Relaxed);
+        self.for_each_copy(|cells| {
+            sum = sum.wrapping_add(cells[i].load(Ordering::Relaxed));
+        });
+        sum
+    }
+
+    /// Makes the sum cell `i` read `value`, for a caller that holds the version lock.
+    pub(crate) fn set_locked(&self, i: usize, value: u64) {
+        let mut counted = 0u64;
+        self.for_each_copy(|cells| {
+            counted = counted.wrapping_add(cells[i].load(Ordering::Relaxed));
+        });
+        self.globals[i].store(value.wrapping_sub(counted), Ordering::Relaxed);
+    }
+
     /// The wrapping sum of the sum cell `i`.
     pub fn sum(&self, i: usize) -> u64 {
-        self.read_stable(|| {
-            let mut sum = self.globals[i].load(Ordering::Relaxed);
-            self.for_each_copy(|cells| {
-                sum = sum.wrapping_add(cells[i].load(Ordering::Relaxed));
-            });
-            sum
-        })
+        self.read_stable(|| self.raw_sum(i))
     }
 
     /// Makes the sum cell `i` read `value`: every add counted so far is cancelled through the
     /// global word; no shard is written.
     pub fn set(&self, i: usize, value: u64) {
-        self.write_locked(|| {
-            let mut counted = 0u64;
-            self.for_each_copy(|cells| {
-                counted = counted.wrapping_add(cells[i].load(Ordering::Relaxed));
-            });
-            self.globals[i].store(value.wrapping_sub(counted), Ordering::Relaxed);
-        });
+        self.write_locked(|| self.set_locked(i, value));
     }
 
     /// The largest value recorded into the extremum at cells `i, i + 1` since its last reset
@@ -275,14 +333,16 @@ impl<const N: usize> Sharded<N> {
     pub fn snapshot(&self, kinds: &[CellKind; N]) -> [u64; N] {
         self.read_stable(|| {
             let mut out: [u64; N] = std::array::from_fn(|i| match kinds[i] {
-                CellKind::Sum | CellKind::Epoch => self.globals[i].load(Ordering::Relaxed),
+                CellKind::Sum | CellKind::Approx | CellKind::Epoch => {
+                    self.globals[i].load(Ordering::Relaxed)
+                }
                 CellKind::Value | CellKind::Seq => 0,
             });
             self.for_each_copy(|copy| {
                 let cells = self.read_consistent(copy, kinds);
                 for i in 0..N {
                     match kinds[i] {
-                        CellKind::Sum => out[i] = out[i].wrapping_add(cells[i]),
+                        CellKind::Sum | CellKind::Approx => out[i] = out[i].wrapping_add(cells[i]),
                         CellKind::Epoch if cells[i] == out[i] => {
                             out[i + 1] = out[i + 1].max(cells[i + 1]);
                         }
@@ -297,26 +357,33 @@ impl<const N: usize> Sharded<N> {
     /// Resets every cell at once: sums to 0, extrema to empty. An owner's `update` is
     /// cancelled wholly or counted wholly after the reset.
     pub fn reset_all(&self, kinds: &[CellKind; N]) {
-        self.write_locked(|| {
+        let reset = || {
             let mut counted = [0u64; N];
             self.for_each_copy(|copy| {
                 let cells = self.read_consistent(copy, kinds);
                 for i in 0..N {
-                    if kinds[i] == CellKind::Sum {
+                    if matches!(kinds[i], CellKind::Sum | CellKind::Approx) {
                         counted[i] = counted[i].wrapping_add(cells[i]);
                     }
                 }
             });
             for i in 0..N {
                 match kinds[i] {
-                    CellKind::Sum => {
+                    CellKind::Sum | CellKind::Approx => {
                         self.globals[i].store(counted[i].wrapping_neg(), Ordering::Relaxed)
                     }
                     CellKind::Epoch => bump_epoch(&self.globals[i]),
                     CellKind::Value | CellKind::Seq => {}
                 }
             }
-        });
+        };
+        // A group with approximate fields waits for in-flight limited adds, which work
+        // outside `update` brackets' reach otherwise (`write_exclusive`).
+        if kinds.contains(&CellKind::Approx) {
+            self.write_exclusive(reset);
+        } else {
+            self.write_locked(reset);
+        }
     }
 
     /// One shard's copy of the run, as of one moment between its owner's `update`s: never

@@ -1,7 +1,7 @@
 //! `shardstat::migration`: transferred bytes, the cheap-but-exact rate check, the 100 ms
 //! update.
 
-use shardstat::migration::{MigrationStats, RateTracker, PUBLISH_BYTES};
+use shardstat::migration::{MigrationStats, RateTracker, TRANSFERRED_BATCH};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -45,15 +45,15 @@ fn rate_limit_exceeded_always_agrees_with_the_exact_comparison() {
     let stats = MigrationStats::new();
     let check = |stats: &MigrationStats| {
         let used = stats.transferred_bytes() - stats.snapshot().rate_limit_start;
-        let slack = 8 * PUBLISH_BYTES;
+        let slack = 8 * TRANSFERRED_BATCH;
         let limits = [
             1,
             used.saturating_sub(slack + 1).max(1),
-            used.saturating_sub(PUBLISH_BYTES / 2).max(1),
+            used.saturating_sub(TRANSFERRED_BATCH / 2).max(1),
             used.saturating_sub(1).max(1),
             used.max(1),
             used + 1,
-            used + PUBLISH_BYTES / 2,
+            used + TRANSFERRED_BATCH / 2,
             used + slack + 1,
             u64::MAX / 2,
         ];
@@ -82,8 +82,8 @@ fn rate_limit_exceeded_always_agrees_with_the_exact_comparison() {
         });
         check(&stats);
         if round == 2 {
-            // A group reset in the middle: published totals restart, the check stays exact.
-            stats.add_multifd_bytes(PUBLISH_BYTES - 1);
+            // A group reset in the middle: the carried total restarts, the check stays exact.
+            stats.add_multifd_bytes(TRANSFERRED_BATCH - 1);
             stats.reset();
             stats.rate_limit_reset();
             stats.add_multifd_bytes(3);

@@ -204,6 +204,70 @@ impl Impl for ShardCounter {
     }
 }
 
+/// shardstat `ApproxCounter::add`: `Counter::add` plus the carry test, and two atomic adds on
+/// the shared carried words once per 1024 adds.
+#[derive(Default)]
+pub struct ShardApprox(shardstat::ApproxCounter<1024>);
+impl Impl for ShardApprox {
+    fn name(&self) -> &'static str {
+        "shardstat ApproxCounter::add"
+    }
+    fn run(&self, n: u64) {
+        for _ in 0..n {
+            self.0.add(black_box(1));
+        }
+    }
+    fn total(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+/// A limit far above what the benchmarks add (2^62): every limited add takes the lock-free
+/// path.
+pub const FAR_LIMIT: u64 = 1 << 62;
+
+/// shardstat `ApproxCounter::limited_add` far from the limit.
+#[derive(Default)]
+pub struct ShardLimited(shardstat::ApproxCounter<1024>);
+impl Impl for ShardLimited {
+    fn name(&self) -> &'static str {
+        "shardstat ApproxCounter::limited_add"
+    }
+    fn run(&self, n: u64) {
+        for _ in 0..n {
+            assert!(self.0.limited_add(black_box(1), FAR_LIMIT));
+        }
+    }
+    fn total(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+/// One shared `AtomicU64` with a limit: `fetch_update` that refuses past it (the usual
+/// quota counter).
+#[derive(Default)]
+pub struct SharedLimited(AtomicU64);
+impl Impl for SharedLimited {
+    fn name(&self) -> &'static str {
+        "AtomicU64::fetch_update (limit)"
+    }
+    fn run(&self, n: u64) {
+        for _ in 0..n {
+            let add = black_box(1);
+            let added = self
+                .0
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                    v.checked_add(add).filter(|&next| next <= FAR_LIMIT)
+                })
+                .is_ok();
+            assert!(added);
+        }
+    }
+    fn total(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// shardstat `LocalCounter::add`: the shard found once per thread.
 #[derive(Default)]
 pub struct ShardLocal(shardstat::Counter);
@@ -414,6 +478,17 @@ pub fn many() -> Vec<Box<dyn Impl>> {
         Box::<HytraMany>::default(),
         Box::<ShardMany>::default(),
         Box::<PlainTlsMany>::default(),
+    ]
+}
+
+/// The approximate counter against `Counter::add` and a shared atomic with a limit: the
+/// goals of the approximate counters, measured in one run.
+pub fn limits() -> Vec<Box<dyn Impl>> {
+    vec![
+        Box::<ShardCounter>::default(),
+        Box::<ShardApprox>::default(),
+        Box::<ShardLimited>::default(),
+        Box::<SharedLimited>::default(),
     ]
 }
 

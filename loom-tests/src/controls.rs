@@ -136,3 +136,27 @@ impl ModelCounter for ForgetfulCounter {
         self.0.sum(0)
     }
 }
+
+/// An approximate counter whose limited add trusts `approx()` and ignores the error bound:
+/// `approx() + n ≤ limit`. Two racing adds each see the other's uncarried remainder as
+/// room, and together pass the limit.
+#[derive(Debug, Default)]
+pub struct TrustingLimitCounter(shardstat::ApproxCounter<4>);
+
+impl ModelCounter for TrustingLimitCounter {
+    fn fresh() -> Self {
+        Self::default()
+    }
+    fn add(&self, n: u64) {
+        self.0.add(n);
+    }
+    fn get(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+impl crate::ModelLimited for TrustingLimitCounter {
+    fn limited_add(&self, n: u64, limit: u64) -> bool {
+        shardstat::__private::approx::limited_add_trusting_approx(&self.0, n, limit)
+    }
+}

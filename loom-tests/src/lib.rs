@@ -97,6 +97,30 @@ pub trait ModelSet: ModelCounter {
     fn set(&self, v: u64);
 }
 
+/// A counter with a limited add.
+pub trait ModelLimited: ModelCounter {
+    /// Adds `n` only if the total stays `≤ limit`; whether it added.
+    fn limited_add(&self, n: u64, limit: u64) -> bool;
+}
+
+impl<const BATCH: u64> ModelCounter for shardstat::ApproxCounter<BATCH> {
+    fn fresh() -> Self {
+        shardstat::ApproxCounter::new()
+    }
+    fn add(&self, n: u64) {
+        shardstat::ApproxCounter::add(self, n)
+    }
+    fn get(&self) -> u64 {
+        shardstat::ApproxCounter::get(self)
+    }
+}
+
+impl<const BATCH: u64> ModelLimited for shardstat::ApproxCounter<BATCH> {
+    fn limited_add(&self, n: u64, limit: u64) -> bool {
+        shardstat::ApproxCounter::limited_add(self, n, limit)
+    }
+}
+
 /// A counter with `reset`.
 pub trait ModelReset: ModelCounter {
     /// Makes the counter read 0.
@@ -143,7 +167,7 @@ impl ModelCounter for shardstat::UpDownCounter {
 /// parameter; `tests/counter.rs` runs them on `shardstat::Counter`, `tests/controls.rs` on
 /// the broken variants.
 pub mod models {
-    use super::{assert_one_of, Flag, ModelCounter, ModelReset, ModelSet, Signal};
+    use super::{assert_one_of, Flag, ModelCounter, ModelLimited, ModelReset, ModelSet, Signal};
     use loom::sync::Arc;
     use loom::thread;
 
@@ -307,6 +331,37 @@ pub mod models {
                 "a new counter showed a dropped counter's counts"
             );
             writer.join().unwrap();
+        });
+    }
+
+    /// One thread per entry of `adds` races `limited_add(n, limit)` on a fresh counter: the
+    /// total never passes `limit`, and each refused add had no room (with reads only
+    /// growing, no room at the refusal means no room at the end).
+    pub fn limited_adds_never_overshoot<C: ModelLimited>(adds: &'static [u64], limit: u64) {
+        loom::model(move || {
+            let c = Arc::new(C::fresh());
+            let threads: Vec<_> = adds
+                .iter()
+                .map(|&n| {
+                    let c = c.clone();
+                    thread::spawn(move || (n, c.limited_add(n, limit)))
+                })
+                .collect();
+            let results: Vec<(u64, bool)> =
+                threads.into_iter().map(|t| t.join().unwrap()).collect();
+            let total = c.get();
+            let added: u64 = results.iter().filter(|r| r.1).map(|r| r.0).sum();
+            assert_eq!(total, added, "lost or doubled adds: {results:?}");
+            assert!(
+                total <= limit,
+                "the limited adds {results:?} overshot the limit {limit}: {total}"
+            );
+            for (n, done) in results {
+                assert!(
+                    done || total + n > limit,
+                    "an add of {n} was refused, but the total is {total} of {limit}"
+                );
+            }
         });
     }
 }

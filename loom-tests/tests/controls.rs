@@ -6,8 +6,8 @@
 use loom::sync::Arc;
 use loom::thread;
 use shardstat_loom_tests::controls::{
-    ForgetfulCounter, SharedShardCounter, UnbracketedPair, UnretriedReadCounter,
-    ZeroingResetCounter,
+    ForgetfulCounter, SharedShardCounter, TrustingLimitCounter, UnbracketedPair,
+    UnretriedReadCounter, ZeroingResetCounter,
 };
 use shardstat_loom_tests::models;
 
@@ -64,4 +64,12 @@ fn unbracketed_step_is_seen_in_half() {
 #[should_panic(expected = "a new counter showed a dropped counter's counts")]
 fn reuse_without_clearing_shows_old_counts_to_a_reader() {
     models::a_reused_run_reads_zero_to_a_reader::<ForgetfulCounter>();
+}
+
+/// A limited add that trusts the approximate value without its bound lets two racing adds
+/// both fit, and the total passes the limit.
+#[test]
+#[should_panic(expected = "overshot the limit")]
+fn limited_add_trusting_approx_overshoots() {
+    models::limited_adds_never_overshoot::<TrustingLimitCounter>(&[3, 3], 5);
 }

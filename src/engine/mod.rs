@@ -41,7 +41,7 @@ use runs::Runs;
 use shard::ShardIds;
 use table::CopyTable;
 
-use crate::sync::{self, lock, AtomicU64, Mutex, Ordering};
+use crate::sync::{self, fence, lock, AtomicU64, Mutex, Ordering};
 
 /// How many chunks an arena can have. Under loom, 3 small chunks keep models small and
 /// still let a model grow an arena.
@@ -164,6 +164,13 @@ impl Engine {
         }
         let fresh = registry.heap.carve(chunk_cells(chunk), shard);
         table.set(shard, fresh, &mut registry.heap);
+        // SeqCst fence: the store-buffering half of the limited add's argument. This thread
+        // raised the copy count and will later load an approximate counter's carried word;
+        // a limited add elsewhere raises a carried word, runs the same fence and loads the
+        // count. With both fences, at least one of them sees the other's store: either the
+        // limited add counts this shard in its error bound, or this shard's later checks see
+        // that add's carry (`docs/design.md` §10). Once per shard per chunk.
+        fence(Ordering::SeqCst);
         fresh
     }
 
@@ -201,13 +208,14 @@ impl Engine {
         lock(&self.registry).runs.release(unpack(location, len));
     }
 
-    /// An upper bound of the shards that may have written the run at `location`: every
-    /// index the chunk's table could hold. One relaxed load.
+    /// An upper bound of the shards that may have written the run at `location`: the shards
+    /// with a copy of its chunk. One relaxed load.
+    #[inline]
     fn shard_bound(&self, location: u64) -> usize {
         if location == 0 {
             return 0;
         }
-        self.copies[chunk_of_slot(slot_of(location))].capacity()
+        self.copies[chunk_of_slot(slot_of(location))].count()
     }
 
     /// What the engine holds now.
@@ -337,6 +345,7 @@ pub(crate) fn free(location: u64, len: usize) {
 }
 
 /// An upper bound of the shards that may have written the run at `location`.
+#[inline]
 pub(crate) fn shard_bound(location: u64) -> usize {
     engine().shard_bound(location)
 }

@@ -44,6 +44,8 @@ pub(crate) struct CopyTable {
     len: AtomicUsize,
     /// The latest array: `len` entries.
     entries: AtomicPtr<AtomicPtr<AtomicU64>>,
+    /// How many entries are set: the number of shards with a copy. Only grows.
+    count: AtomicUsize,
 }
 
 impl CopyTable {
@@ -53,6 +55,7 @@ impl CopyTable {
             CopyTable {
                 len: AtomicUsize::new(0),
                 entries: AtomicPtr::new(ptr::null_mut()),
+                count: AtomicUsize::new(0),
             }
         }
     }
@@ -109,12 +112,26 @@ impl CopyTable {
             self.entries.store(grown, Ordering::Release);
             self.len.store(len, Ordering::Release);
         }
+        // Relaxed: under the mutex (writers are ordered by it); readers of the count need
+        // only a bound, and the caller's `SeqCst` fence orders it for the limited add
+        // (`Engine::chunk_copy`).
+        self.count
+            .store(self.count.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         // Release: readers that see the copy (Acquire) see its zeroed cells.
         self.array()[shard].store(copy, Ordering::Release);
     }
 
-    /// How many shards the table has room for: an upper bound of the shards that may have a
-    /// copy. One load.
+    /// How many shards have a copy: every shard that may hold a write to a run of this
+    /// chunk. One load.
+    #[inline]
+    pub(crate) fn count(&self) -> usize {
+        // Relaxed: a bound for approximate reads; see `Engine::chunk_copy` for the one place
+        // that needs more, which a fence gives.
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// How many shards the table has room for (for the tests).
+    #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
         self.len.load(Ordering::Relaxed)
     }
@@ -128,12 +145,13 @@ mod tests {
     fn entries_are_per_shard_and_the_array_grows_by_copying() {
         let mut heap = Heap::new();
         let table = CopyTable::new();
-        assert_eq!(table.capacity(), 0);
+        assert_eq!((table.capacity(), table.count()), (0, 0));
         let (a, b) = (heap.carve(256, 0), heap.carve(256, 1));
         table.set(0, a, &mut heap);
         assert_eq!(table.capacity(), 4);
         table.set(9, b, &mut heap);
         assert_eq!(table.capacity(), 16, "grown to the next power of two");
+        assert_eq!(table.count(), 2, "two shards have a copy");
         assert_eq!(
             (table.get(0), table.get(9), table.get(1)),
             (Some(a), Some(b), None)

@@ -107,3 +107,16 @@ pub(crate) fn zeroed_atomics(len: usize) -> Box<[AtomicU64]> {
 pub(crate) fn keep_in_register(value: u64) -> u64 {
     value
 }
+
+/// The cheap side of an asymmetric barrier pair (see the native half). Loom has no
+/// `membarrier`: both sides are `SeqCst` fences, which loom models exactly (its `SeqCst`
+/// *accesses* it does not), so a model checks the store-buffering argument itself.
+#[inline]
+pub(crate) fn light_barrier() {
+    fence(Ordering::SeqCst);
+}
+
+/// The expensive side of an asymmetric barrier pair: a `SeqCst` fence under loom.
+pub(crate) fn heavy_barrier() {
+    fence(Ordering::SeqCst);
+}

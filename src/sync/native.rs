@@ -156,3 +156,105 @@ pub(crate) fn keep_in_register(value: u64) -> u64 {
         value
     }
 }
+
+/// The cheap side of an asymmetric barrier pair, for the limited add's fast path (see
+/// [`heavy_barrier`]).
+///
+/// The pair orders a store before a later load on *both* sides (the store-buffering
+/// pattern): when thread A runs `store x; light_barrier(); load y` and thread B runs
+/// `store y; heavy_barrier(); load x`, at least one of the loads sees the other thread's
+/// store. Two `SeqCst` fences give that, but an `mfence` costs tens of cycles on every add.
+/// Where Linux's `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)` is available, the heavy side
+/// makes every running thread of the process execute a full barrier (an IPI), so the light
+/// side needs only to stop the *compiler* from reordering — the technique of liburcu and of
+/// the kernel's own `sys_membarrier` users. Elsewhere both sides are `SeqCst` fences.
+#[inline(always)]
+pub(crate) fn light_barrier() {
+    if membarrier::usable() {
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    } else {
+        full_fence();
+    }
+}
+
+/// The light barrier's fallback, out of line: the limited add's machine code then has no
+/// locked instruction of its own (`.ci/check-add-path.sh`), only a call that runs where
+/// `membarrier` is unavailable.
+#[cold]
+#[inline(never)]
+fn full_fence() {
+    fence(Ordering::SeqCst);
+}
+
+/// The expensive side of an asymmetric barrier pair (see [`light_barrier`]): one
+/// `membarrier` system call (microseconds), or a `SeqCst` fence where that is unavailable.
+pub(crate) fn heavy_barrier() {
+    fence(Ordering::SeqCst);
+    if membarrier::usable() {
+        membarrier::private_expedited();
+    }
+    fence(Ordering::SeqCst);
+}
+
+/// Linux's `membarrier(2)`, probed once per process.
+mod membarrier {
+    use std::sync::atomic::{AtomicU8, Ordering};
+
+    /// 0: not probed yet; 1: registered and usable; 2: unusable.
+    static STATE: AtomicU8 = AtomicU8::new(0);
+
+    /// Whether the expedited private command is registered for this process. The first call
+    /// registers it; the answer never changes after that, so a light barrier that relied on
+    /// it is always paired with heavy barriers that use it.
+    #[inline(always)]
+    pub(super) fn usable() -> bool {
+        // Relaxed: the value is decided once (by a system call whose effect is process-wide)
+        // and never changes; every thread that reads 1 or 2 reads the final answer.
+        match STATE.load(Ordering::Relaxed) {
+            1 => true,
+            2 => false,
+            _ => probe(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn probe() -> bool {
+        let usable = register();
+        STATE.store(if usable { 1 } else { 2 }, Ordering::Relaxed);
+        usable
+    }
+
+    #[cfg(all(target_os = "linux", not(miri)))]
+    const REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
+    #[cfg(all(target_os = "linux", not(miri)))]
+    const PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+
+    /// Registers the process for expedited private barriers (idempotent, so racing first
+    /// calls agree). False on kernels before 4.14, where seccomp forbids it, and off Linux.
+    #[cfg(all(target_os = "linux", not(miri)))]
+    fn register() -> bool {
+        // SAFETY: `membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0)` takes no
+        // pointer and changes no memory of this process; it only returns 0 or -1.
+        unsafe { libc::syscall(libc::SYS_membarrier, REGISTER_PRIVATE_EXPEDITED, 0) == 0 }
+    }
+
+    #[cfg(not(all(target_os = "linux", not(miri))))]
+    fn register() -> bool {
+        false
+    }
+
+    /// A full barrier on every running thread of the process. Only called once `usable()`
+    /// returned true.
+    pub(super) fn private_expedited() {
+        #[cfg(all(target_os = "linux", not(miri)))]
+        {
+            // SAFETY: as in `register`: no pointer argument, no memory of ours written.
+            let result = unsafe { libc::syscall(libc::SYS_membarrier, PRIVATE_EXPEDITED, 0) };
+            // Registered commands do not fail (the kernel documents no error for them once
+            // registration succeeded); if one ever did, the asymmetric argument would not
+            // hold, so stop rather than count wrongly.
+            assert_eq!(result, 0, "shardstat: membarrier failed after registering");
+        }
+    }
+}
