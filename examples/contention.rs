@@ -120,7 +120,9 @@ fn main() {
     }
 }
 
-/// A log-scale line chart: one line per implementation, threads on x.
+/// A log-scale line chart: one line per implementation, threads on x. shardstat's lines are
+/// thick and in strong colours, the peers' thin and muted; the legend sits in its own panel
+/// right of the plot, with each implementation's ratio to the shared atomic at 2 threads.
 fn draw(
     path: &str,
     counts: &[usize],
@@ -131,8 +133,10 @@ fn draw(
             std::fs::create_dir_all(dir)?;
         }
     }
-    let root = SVGBackend::new(path, (1000, 640)).into_drawing_area();
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let root = SVGBackend::new(path, (1280, 720)).into_drawing_area();
     root.fill(&WHITE)?;
+    let (plot, legend) = root.split_horizontally(800);
     let max = rows
         .iter()
         .flat_map(|(_, r)| r.iter().copied())
@@ -142,40 +146,112 @@ fn draw(
         .flat_map(|(_, r)| r.iter().copied())
         .fold(f64::MAX, f64::min)
         .max(0.1);
-    let mut chart = ChartBuilder::on(&root)
+    let mut chart = ChartBuilder::on(&plot)
         .caption(
-            "adds per second, all threads (log scale)",
-            ("sans-serif", 22),
+            format!("adds per second over all threads ({cores} cores; log scale)"),
+            ("sans-serif", 24),
         )
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .right_y_label_area_size(10)
+        .margin(16)
+        .margin_right(28)
+        .x_label_area_size(56)
+        .y_label_area_size(80)
         .build_cartesian_2d(0..counts.len() - 1, (min / 2.0..max * 2.0).log_scale())?;
     chart
         .configure_mesh()
         .x_labels(counts.len())
-        .x_label_formatter(&|i| format!("{} threads", counts[*i]))
-        .y_desc("M adds/s")
+        .x_label_formatter(&|i| counts[*i].to_string())
+        .x_desc(if counts.iter().any(|&t| t > cores) {
+            format!("threads (more than {cores}: oversubscribed)")
+        } else {
+            "threads".to_string()
+        })
+        .y_desc("millions of adds per second")
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .label_style(("sans-serif", 16))
+        .axis_desc_style(("sans-serif", 17))
+        .light_line_style(WHITE.mix(0.0))
         .draw()?;
-    for (k, (name, row)) in rows.iter().enumerate() {
-        let color = Palette99::pick(k).to_rgba();
-        chart
-            .draw_series(LineSeries::new(
-                row.iter().enumerate().map(|(i, &v)| (i, v.max(min))),
-                color.stroke_width(2),
-            ))?
-            .label(*name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-            });
+
+    // shardstat: strong, thick; peers and references: muted, thin.
+    let strong = [
+        RGBColor(200, 30, 30),
+        RGBColor(20, 90, 200),
+        RGBColor(0, 140, 60),
+        RGBColor(150, 40, 170),
+    ];
+    let muted = [
+        RGBColor(120, 120, 120),
+        RGBColor(190, 140, 60),
+        RGBColor(90, 160, 170),
+        RGBColor(170, 110, 140),
+        RGBColor(140, 150, 80),
+        RGBColor(100, 100, 170),
+        RGBColor(60, 60, 60),
+        RGBColor(200, 170, 120),
+    ];
+    let two = counts.iter().position(|&t| t == 2.min(cores)).unwrap_or(0);
+    let atomic_at_two = rows
+        .iter()
+        .find(|(n, _)| *n == "AtomicU64::fetch_add")
+        .map(|(_, r)| r[two]);
+    let (mut s, mut m) = (0, 0);
+    let mut entries = Vec::new();
+    for (name, row) in rows {
+        let ours = name.starts_with("shardstat");
+        let (color, width) = if ours {
+            s += 1;
+            (strong[(s - 1) % strong.len()], 5)
+        } else {
+            m += 1;
+            (muted[(m - 1) % muted.len()], 2)
+        };
+        chart.draw_series(LineSeries::new(
+            row.iter().enumerate().map(|(i, &v)| (i, v.max(min))),
+            color.stroke_width(width),
+        ))?;
+        if ours {
+            chart.draw_series(
+                row.iter()
+                    .enumerate()
+                    .map(|(i, &v)| Circle::new((i, v.max(min)), 5, color.filled())),
+            )?;
+        }
+        let ratio = atomic_at_two.map(|a| row[two] / a);
+        entries.push((*name, color, width, ours, row[two], ratio));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+
+    // The legend panel: best at 2 threads first, with the ratio to the shared atomic.
+    entries.sort_by(|a, b| b.4.total_cmp(&a.4));
+    legend.draw(&Text::new(
+        format!(
+            "at {} threads: M adds/s, and × one shared AtomicU64",
+            2.min(cores)
+        ),
+        (10, 30),
+        ("sans-serif", 17).into_font().style(FontStyle::Bold),
+    ))?;
+    for (k, (name, color, width, ours, rate, ratio)) in entries.iter().enumerate() {
+        let y = 64 + 44 * k as i32;
+        legend.draw(&PathElement::new(
+            vec![(10, y), (46, y)],
+            color.stroke_width(*width),
+        ))?;
+        let style = if *ours {
+            ("sans-serif", 17).into_font().style(FontStyle::Bold)
+        } else {
+            ("sans-serif", 17).into_font()
+        };
+        legend.draw(&Text::new(name.to_string(), (56, y - 10), style.clone()))?;
+        let figures = match ratio {
+            Some(r) => format!("{rate:.0} M/s, {r:.1}×"),
+            None => format!("{rate:.0} M/s"),
+        };
+        legend.draw(&Text::new(
+            figures,
+            (56, y + 9),
+            ("sans-serif", 15).into_font().color(&RGBColor(70, 70, 70)),
+        ))?;
+    }
     root.present()?;
     Ok(())
 }

@@ -145,3 +145,44 @@ fn rate_tracker_reports_bandwidth_pages_and_downtime_and_resets_the_window() {
     assert_eq!(idle.bandwidth_bytes_per_ms, 0.0);
     assert_eq!(idle.expected_downtime_ms, None);
 }
+
+/// The main job's code, included as a module so that a test runs a real (small) migration.
+#[allow(dead_code)]
+#[path = "../migrate/src/main.rs"]
+mod migrate_job;
+
+/// QEMU's byte accounting, on a whole simulated migration: every byte counted in
+/// precopy/downtime/postcopy is a byte some thread sent (page data, zero-page entries,
+/// packet headers, main-stream markers), counted once, in the phase it was sent in — so the
+/// three sum to the bytes sent, which is at most `transferred` — and `transferred` is
+/// file + multifd + rdma. (Counting a full page per queued page, zero pages included, before
+/// the senders ran, made precopy + downtime exceed `transferred`.)
+#[test]
+fn a_migration_accounts_each_sent_byte_once_in_the_phase_it_was_sent() {
+    let (s, problems) = migrate_job::run_and_check(&["--ram", "8M", "--channels", "2"]);
+    assert!(
+        problems.is_empty(),
+        "the statistics do not add up: {problems:?}"
+    );
+    let phases = s.precopy_bytes + s.downtime_bytes + s.postcopy_bytes;
+    assert!(
+        phases <= s.transferred,
+        "precopy {} + downtime {} + postcopy {} > transferred {}",
+        s.precopy_bytes,
+        s.downtime_bytes,
+        s.postcopy_bytes,
+        s.transferred
+    );
+    assert_eq!(
+        phases, s.transferred,
+        "here every sent byte goes through the main stream or a multifd channel"
+    );
+    assert_eq!(
+        s.transferred,
+        s.qemu_file_transferred + s.multifd_bytes + s.rdma_bytes
+    );
+    assert!(
+        s.zero_pages > 0 && s.normal_pages > 0,
+        "both kinds of page were sent"
+    );
+}

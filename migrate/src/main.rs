@@ -11,10 +11,10 @@
 //! source and that the statistics add up.
 //!
 //! ```text
-//! cargo run --release --example migrate                      # defaults, about 20 s
-//! cargo run --release --example migrate -- --ram 64M --channels 4 --dirty-rate 5000
-//! cargo run --release --example migrate -- --max-bandwidth 0 --json
-//! cargo run --release --example migrate -- --compare         # shardstat vs QEMU's atomics
+//! cargo run --release -p migrate                      # defaults, about 20 s
+//! cargo run --release -p migrate -- --ram 64M --channels 4 --dirty-rate 5000
+//! cargo run --release -p migrate -- --max-bandwidth 0 --json
+//! cargo run --release -p migrate -- --compare         # shardstat vs QEMU's atomics
 //! ```
 //!
 //! `--compare` runs the same migration twice, once with `MigrationStats` and once with one
@@ -34,6 +34,8 @@ const PACKET_PAGES: usize = 128;
 /// Bytes of a packet header, and of one zero-page entry in it.
 const PACKET_HEADER: u64 = 64;
 const ZERO_PAGE_ENTRY: u64 = 8;
+/// The marker the migration thread writes to the main stream per packet it queues.
+const FILE_MARKER: u64 = 16;
 const DOWNTIME_LIMIT_MS: f64 = 300.0;
 const MAX_PASSES: u32 = 30;
 
@@ -49,7 +51,7 @@ struct Config {
     compare: bool,
 }
 
-const USAGE: &str = "usage: cargo run --release --example migrate -- [OPTIONS]
+const USAGE: &str = "usage: cargo run --release -p migrate -- [OPTIONS]
 
   --ram SIZE             guest RAM, e.g. 256M, 1G (default 256M; at least 1M)
   --channels N           multifd sender threads (default: available cores; 1..=256)
@@ -157,9 +159,9 @@ trait Stats: Sync {
     const NAME: &'static str;
     fn start(&self, bytes_per_window: u64);
     fn sender(&self) -> Self::Sender<'_>;
-    fn file_bytes(&self, n: u64);
-    fn precopy_bytes(&self, n: u64);
-    fn downtime_bytes(&self, n: u64);
+    /// Bytes written to the main stream, counted in `qemu_file_transferred` and in the
+    /// phase's byte counter.
+    fn file_bytes(&self, n: u64, phase: Phase);
     fn dirty_sync(&self, dirty_bytes: u64, dirty_pages_rate: u64);
     fn rate_limit_off(&self);
     fn rate_limit_exceeded(&self) -> bool;
@@ -168,10 +170,22 @@ trait Stats: Sync {
     fn snapshot(&self) -> MigrationSnapshot;
 }
 
-/// A sender thread's counting: one call per page, one per packet.
+/// Which phase a byte was sent in (QEMU's `ram_transferred_add()` picks the field by the
+/// run state when the bytes are sent). This simulation has no postcopy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// The guest runs: `precopy_bytes`.
+    Precopy,
+    /// The guest is stopped for the last pass: `downtime_bytes`.
+    Downtime,
+}
+
+/// A sender thread's counting: one call per page, one per packet. Each counts the bytes
+/// actually sent — the page's data or its zero-page entry, the packet's header — in
+/// `multifd_bytes` and in the phase's byte counter, in one step.
 trait PageCounter {
-    fn page(&self, zero: bool);
-    fn packet(&self);
+    fn page(&self, zero: bool, phase: Phase);
+    fn packet(&self, phase: Phase);
 }
 
 /// shardstat: the sender's shard of the whole group is found once per thread, and each
@@ -186,14 +200,11 @@ impl Stats for MigrationStats {
     fn sender(&self) -> Self::Sender<'_> {
         self.local()
     }
-    fn file_bytes(&self, n: u64) {
-        self.add_file_bytes(n);
-    }
-    fn precopy_bytes(&self, n: u64) {
-        MigrationStats::precopy_bytes(self).add(n);
-    }
-    fn downtime_bytes(&self, n: u64) {
-        MigrationStats::downtime_bytes(self).add(n);
+    fn file_bytes(&self, n: u64, phase: Phase) {
+        self.local().update(|l| {
+            l.add_file_bytes(n);
+            phase_bytes(l, phase).add(n);
+        });
     }
     fn dirty_sync(&self, dirty_bytes: u64, dirty_pages_rate: u64) {
         self.dirty_sync_count().inc();
@@ -220,16 +231,35 @@ impl Stats for MigrationStats {
     }
 }
 
-impl PageCounter for shardstat::migration::MigrationLocal<'_> {
-    fn page(&self, zero: bool) {
-        if zero {
-            self.multifd_packet_sent(ZERO_PAGE_ENTRY, 0, 1);
-        } else {
-            self.multifd_packet_sent(PAGE_SIZE, 1, 0);
-        }
+/// The phase's byte counter in a sender's shard.
+fn phase_bytes<'a>(
+    l: &'a shardstat::migration::MigrationLocal<'_>,
+    phase: Phase,
+) -> &'a shardstat::LocalCounter<'a> {
+    match phase {
+        Phase::Precopy => &l.precopy_bytes,
+        Phase::Downtime => &l.downtime_bytes,
     }
-    fn packet(&self) {
-        self.add_multifd_bytes(PACKET_HEADER);
+}
+
+impl PageCounter for shardstat::migration::MigrationLocal<'_> {
+    fn page(&self, zero: bool, phase: Phase) {
+        self.update(|l| {
+            let bytes = if zero {
+                l.multifd_packet_sent(ZERO_PAGE_ENTRY, 0, 1); // joins this step
+                ZERO_PAGE_ENTRY
+            } else {
+                l.multifd_packet_sent(PAGE_SIZE, 1, 0);
+                PAGE_SIZE
+            };
+            phase_bytes(l, phase).add(bytes);
+        });
+    }
+    fn packet(&self, phase: Phase) {
+        self.update(|l| {
+            l.add_multifd_bytes(PACKET_HEADER);
+            phase_bytes(l, phase).add(PACKET_HEADER);
+        });
     }
 }
 
@@ -256,6 +286,12 @@ struct AtomicStats {
 }
 
 impl AtomicStats {
+    fn phase_bytes(&self, phase: Phase) -> &AtomicU64 {
+        match phase {
+            Phase::Precopy => &self.precopy_bytes,
+            Phase::Downtime => &self.downtime_bytes,
+        }
+    }
     fn transferred(&self) -> u64 {
         self.qemu_file_transferred.load(Relaxed)
             + self.multifd_bytes.load(Relaxed)
@@ -290,14 +326,9 @@ impl Stats for AtomicStats {
     fn sender(&self) -> &AtomicStats {
         self
     }
-    fn file_bytes(&self, n: u64) {
+    fn file_bytes(&self, n: u64, phase: Phase) {
         self.qemu_file_transferred.fetch_add(n, Relaxed);
-    }
-    fn precopy_bytes(&self, n: u64) {
-        self.precopy_bytes.fetch_add(n, Relaxed);
-    }
-    fn downtime_bytes(&self, n: u64) {
-        self.downtime_bytes.fetch_add(n, Relaxed);
+        self.phase_bytes(phase).fetch_add(n, Relaxed);
     }
     fn dirty_sync(&self, dirty_bytes: u64, dirty_pages_rate: u64) {
         self.dirty_sync_count.fetch_add(1, Relaxed);
@@ -372,17 +403,20 @@ impl Stats for AtomicStats {
 }
 
 impl PageCounter for &AtomicStats {
-    fn page(&self, zero: bool) {
-        if zero {
+    fn page(&self, zero: bool, phase: Phase) {
+        let bytes = if zero {
             self.zero_pages.fetch_add(1, Relaxed);
-            self.multifd_bytes.fetch_add(ZERO_PAGE_ENTRY, Relaxed);
+            ZERO_PAGE_ENTRY
         } else {
             self.normal_pages.fetch_add(1, Relaxed);
-            self.multifd_bytes.fetch_add(PAGE_SIZE, Relaxed);
-        }
+            PAGE_SIZE
+        };
+        self.multifd_bytes.fetch_add(bytes, Relaxed);
+        self.phase_bytes(phase).fetch_add(bytes, Relaxed);
     }
-    fn packet(&self) {
+    fn packet(&self, phase: Phase) {
         self.multifd_bytes.fetch_add(PACKET_HEADER, Relaxed);
+        self.phase_bytes(phase).fetch_add(PACKET_HEADER, Relaxed);
     }
 }
 
@@ -499,7 +533,8 @@ fn run_guest(ram: &Ram, log: &DirtyLog, rate: u64, stop: &AtomicBool) -> u64 {
 // ---- the migration -----------------------------------------------------------------------
 
 enum Job {
-    Packet(Vec<u32>),
+    /// Pages to send, and the phase they are sent in.
+    Packet(Vec<u32>, Phase),
     /// End of a pass: reply when everything before it has been sent.
     Flush(SyncSender<()>),
 }
@@ -513,7 +548,7 @@ fn run_sender<S: Stats>(stats: &S, src: &Ram, dst: &Ram, jobs: Receiver<Job>) ->
     let mut buffer = vec![0u64; WORDS_PER_PAGE];
     for job in jobs {
         match job {
-            Job::Packet(pages) => {
+            Job::Packet(pages, phase) => {
                 for page in pages {
                     while stats.rate_limit_exceeded() {
                         std::thread::sleep(Duration::from_micros(500));
@@ -527,10 +562,10 @@ fn run_sender<S: Stats>(stats: &S, src: &Ram, dst: &Ram, jobs: Receiver<Job>) ->
                     for (w, &b) in dst.page(page).iter().zip(&buffer) {
                         w.store(b, Relaxed);
                     }
-                    counter.page(zero);
+                    counter.page(zero, phase);
                     ops += 1;
                 }
-                counter.packet();
+                counter.packet(phase);
                 ops += 1;
             }
             Job::Flush(done) => {
@@ -714,16 +749,17 @@ fn migrate<S: Stats>(config: &Config, stats: &S, quiet: bool) -> Outcome {
             let downtime = pass > MAX_PASSES;
             let mut sent = 0u64;
             let mut queue = |packet: Vec<u32>, clock: &mut Clock, sent: u64| {
-                let bytes = packet.len() as u64 * PAGE_SIZE;
-                if downtime {
-                    stats.downtime_bytes(bytes);
+                // The bytes are counted where they are sent: the senders count pages and
+                // headers, this thread its marker on the main stream.
+                let phase = if downtime {
+                    Phase::Downtime
                 } else {
-                    stats.precopy_bytes(bytes);
-                }
-                stats.file_bytes(16); // the main stream's per-packet marker
+                    Phase::Precopy
+                };
+                stats.file_bytes(FILE_MARKER, phase); // the main stream's per-packet marker
                 let done = sent as f64 / dirty.max(1) as f64;
                 let channel = &senders[next_channel % senders.len()];
-                hand_over(channel, Job::Packet(packet), || {
+                hand_over(channel, Job::Packet(packet, phase), || {
                     clock.tick(stats, pass, done)
                 });
                 next_channel += 1;
@@ -892,8 +928,12 @@ fn report_text(config: &Config, o: &Outcome, stats_name: &str) {
     );
 }
 
-/// Checks that the statistics add up; returns what does not.
-fn consistency(o: &Outcome) -> Vec<String> {
+/// Checks that the statistics add up; returns what does not. QEMU's invariants: the bytes
+/// counted per phase are exactly the bytes sent (page data, zero-page entries, packet
+/// headers, main-stream markers), each counted once, so they sum to at most `transferred`
+/// (here exactly: every byte sent goes through the main stream or a multifd channel);
+/// `transferred` is file + multifd + rdma; `normal-bytes` is whole pages.
+fn consistency(config: &Config, o: &Outcome) -> Vec<String> {
     let s = &o.snapshot;
     let mut problems = Vec::new();
     let pages = s.normal_pages + s.zero_pages;
@@ -907,8 +947,33 @@ fn consistency(o: &Outcome) -> Vec<String> {
             s.multifd_bytes
         ));
     }
+    let sent = expected_multifd + packets * FILE_MARKER;
+    let phases = s.precopy_bytes + s.downtime_bytes + s.postcopy_bytes;
+    if phases != sent {
+        problems.push(format!(
+            "precopy + downtime + postcopy bytes {phases} != the bytes sent ({sent})"
+        ));
+    }
+    if phases > s.transferred {
+        problems.push(format!(
+            "precopy + downtime + postcopy bytes {phases} > transferred {}",
+            s.transferred
+        ));
+    }
     if s.transferred != s.multifd_bytes + s.qemu_file_transferred + s.rdma_bytes {
         problems.push("transferred != file + multifd + rdma bytes".into());
+    }
+    let report = report_fields(config, o);
+    let normal_bytes: u64 = report
+        .iter()
+        .find(|(key, _)| *key == "normal-bytes")
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or(u64::MAX);
+    if normal_bytes != s.normal_pages * PAGE_SIZE {
+        problems.push(format!(
+            "normal-bytes {normal_bytes} != normal pages × page size ({})",
+            s.normal_pages * PAGE_SIZE
+        ));
     }
     if !o.verified {
         problems.push("the destination RAM differs from the source".into());
@@ -929,7 +994,7 @@ fn replay<S: Stats>(stats: &S, ops: &[u64]) -> Duration {
                 let counter = stats.sender();
                 start_line.wait();
                 for i in 0..n {
-                    counter.page(i % 4 == 3);
+                    counter.page(i % 4 == 3, Phase::Precopy);
                 }
             });
         }
@@ -937,6 +1002,19 @@ fn replay<S: Stats>(stats: &S, ops: &[u64]) -> Duration {
         Instant::now()
     })
     .elapsed()
+}
+
+/// Runs one quiet migration with `args` (the command line's flags) on fresh statistics, and
+/// returns the final snapshot and what `consistency` found wrong. For
+/// `tests/migration.rs`, which includes this file as a module.
+#[allow(dead_code)]
+pub(crate) fn run_and_check(args: &[&str]) -> (MigrationSnapshot, Vec<String>) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let config = parse_args(&args).expect("valid flags");
+    let stats = MigrationStats::new();
+    let outcome = migrate(&config, &stats, true);
+    let problems = consistency(&config, &outcome);
+    (outcome.snapshot, problems)
 }
 
 fn main() {
@@ -964,7 +1042,7 @@ fn main() {
 
     static STATS: MigrationStats = MigrationStats::new();
     let ours = migrate(&config, &STATS, false);
-    let mut problems = consistency(&ours);
+    let mut problems = consistency(&config, &ours);
 
     if config.json && !config.compare {
         println!("{}", report_json(&config, &ours, MigrationStats::NAME));
@@ -978,7 +1056,7 @@ fn main() {
         }
         let atomics = AtomicStats::default();
         let theirs = migrate(&config, &atomics, config.json);
-        problems.extend(consistency(&theirs));
+        problems.extend(consistency(&config, &theirs));
         // Replay the run's per-thread counter operations, repeated to at least 20 M in all so
         // the timing is not lost in thread start-up; best of 3 each, alternating.
         let run_ops: u64 = ours.counter_ops.iter().sum();
