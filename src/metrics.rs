@@ -49,8 +49,10 @@
 
 use crate::Counter;
 use ::metrics::{
-    CounterFn, GaugeFn, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+    CounterFn, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString,
+    Unit,
 };
+use metrics_util::registry::{Registry as KeyRegistry, Storage};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -61,20 +63,86 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 /// A `metrics` recorder whose counters are shardstat counters. Cheap to clone (an `Arc`).
-#[derive(Clone, Default)]
+///
+/// # The lookup
+/// Every `metrics::counter!(…)` call asks the recorder for the key's handle. The recorder
+/// keeps its handles in `metrics-util`'s [`Registry`](metrics_util::registry::Registry),
+/// keyed by the `metrics::Key` as given (whose hash `metrics` computes once, at the call
+/// site for a static key): a hit is one hash-selected shard of the registry, a read lock and
+/// a key compare — no allocation, no sanitising, and no lock shared by every key. Sanitising
+/// the name and labels, reporting what had to change ([`problems`](Self::problems)), and
+/// creating the shardstat [`Counter`] happen once per key, on its first registration. The
+/// registry is the only map of keys the recorder keeps: counters whose keys sanitise to the
+/// same Prometheus identity (`http.hits` and `http_hits`) render as one series, their sum;
+/// gauges that do share one cell.
+#[derive(Clone)]
 pub struct ShardstatRecorder {
     inner: Arc<Inner>,
+}
+
+impl Default for ShardstatRecorder {
+    fn default() -> Self {
+        let shared = Arc::new(Shared::default());
+        ShardstatRecorder {
+            inner: Arc::new(Inner {
+                keys: KeyRegistry::new(Cells(Arc::clone(&shared))),
+                shared,
+            }),
+        }
+    }
 }
 
 /// A metric's identity after sanitising: its name and its sorted labels.
 type Id = (String, Vec<(String, String)>);
 
-#[derive(Default)]
 struct Inner {
-    counters: RwLock<BTreeMap<Id, Arc<CounterCell>>>,
-    gauges: RwLock<BTreeMap<Id, Arc<GaugeCell>>>,
+    /// Handles by `metrics` key: the hit path of every `counter!`/`gauge!` call.
+    keys: KeyRegistry<Key, Cells>,
+    shared: Arc<Shared>,
+}
+
+/// What every key's first registration, the renderer and the problem list share. Taken only
+/// on a key's first registration, by `render`, `counter_value` and `problems`. (Counters need
+/// no map of their own: the registry holds them, and the renderer sums aliases.)
+#[derive(Default)]
+struct Shared {
+    gauges: Mutex<BTreeMap<Id, Arc<GaugeCell>>>,
     help: RwLock<BTreeMap<String, String>>,
     problems: Mutex<Vec<String>>,
+}
+
+/// The registry's storage: makes the cell of a key the registry has not seen — sanitising
+/// its identity, noting renames, and sharing the cell of any key with the same identity.
+struct Cells(Arc<Shared>);
+
+impl Storage<Key> for Cells {
+    type Counter = Arc<CounterCell>;
+    type Gauge = Arc<GaugeCell>;
+    type Histogram = Arc<NoHistogram>;
+
+    fn counter(&self, key: &Key) -> Arc<CounterCell> {
+        // Once per key: checks the name and labels, and reports what will be renamed.
+        let _ = key_identity(&self.0, key, true, true);
+        Arc::new(CounterCell::default())
+    }
+
+    fn gauge(&self, key: &Key) -> Arc<GaugeCell> {
+        let id = key_identity(&self.0, key, false, true);
+        Arc::clone(lock(&self.0.gauges).entry(id).or_default())
+    }
+
+    fn histogram(&self, key: &Key) -> Arc<NoHistogram> {
+        histogram_refused(&self.0, key.name());
+        Arc::new(NoHistogram)
+    }
+}
+
+/// The histogram type the storage must name; never handed out (`register_histogram`
+/// returns `metrics`' no-op handle and reports the key).
+struct NoHistogram;
+
+impl HistogramFn for NoHistogram {
+    fn record(&self, _: f64) {}
 }
 
 /// A counter registered through `metrics`.
@@ -152,11 +220,12 @@ impl ShardstatRecorder {
     /// assert!(problems[1].contains("histogram \"latency\""));
     /// ```
     pub fn problems(&self) -> Vec<String> {
-        lock(&self.inner.problems).clone()
+        lock(&self.inner.shared.problems).clone()
     }
 
     /// The current value of a counter, by name and labels as given to `metrics` (after
-    /// the same sanitising), if it was registered.
+    /// the same sanitising: the sum of every key that sanitises to them), if it was
+    /// registered. Walks every counter key: a helper for tests and tools, not a hot path.
     ///
     /// ```
     /// let recorder = shardstat::metrics::ShardstatRecorder::new();
@@ -167,15 +236,20 @@ impl ShardstatRecorder {
     /// assert_eq!(recorder.counter_value("jobs", &[]), None);
     /// ```
     pub fn counter_value(&self, name: &str, labels: &[(&str, &str)]) -> Option<u64> {
-        let id = self.identity(
+        let id = identity(
+            &self.inner.shared,
             name,
             labels.iter().map(|(k, v)| (k.to_string(), v.to_string())),
             true,
             false,
         );
-        read(&self.inner.counters)
-            .get(&id)
-            .map(|cell| cell.counter.get())
+        let mut found = None;
+        self.inner.keys.visit_counters(|key, cell| {
+            if key_identity(&self.inner.shared, key, true, false) == id {
+                *found.get_or_insert(0u64) += cell.counter.get();
+            }
+        });
+        found
     }
 
     /// A `prometheus-client` collector over everything the recorder holds, to register in
@@ -204,71 +278,80 @@ impl ShardstatRecorder {
         registry.register_collector(Box::new(self.collector()));
         crate::prometheus::encode_text(&registry)
     }
+}
 
-    /// The sanitised identity of a key; records what had to be renamed (once, when
-    /// `note` is set).
-    fn identity(
-        &self,
-        name: &str,
-        labels: impl Iterator<Item = (String, String)>,
-        counter: bool,
-        note: bool,
-    ) -> Id {
-        let mut clean = sanitize(name, true);
-        if counter {
-            if let Some(stripped) = clean.strip_suffix("_total") {
-                clean = stripped.to_string();
+/// The sanitised identity of a name and labels; records what had to be renamed (when `note`
+/// is set: a key's first registration).
+fn identity(
+    shared: &Shared,
+    name: &str,
+    labels: impl Iterator<Item = (String, String)>,
+    counter: bool,
+    note: bool,
+) -> Id {
+    let mut clean = sanitize(name, true);
+    if counter {
+        if let Some(stripped) = clean.strip_suffix("_total") {
+            clean = stripped.to_string();
+        }
+    }
+    if note && clean != name && !(counter && format!("{clean}_total") == name) {
+        problem(shared, format!("renamed metric {name:?} to {clean:?}"));
+    }
+    let mut labels: Vec<(String, String)> = labels
+        .map(|(k, v)| {
+            let key = sanitize(&k, false);
+            if note && key != k {
+                problem(
+                    shared,
+                    format!("renamed label {k:?} of {name:?} to {key:?}"),
+                );
             }
-        }
-        if note && clean != name && !(counter && format!("{clean}_total") == name) {
-            self.problem(format!("renamed metric {name:?} to {clean:?}"));
-        }
-        let mut labels: Vec<(String, String)> = labels
-            .map(|(k, v)| {
-                let key = sanitize(&k, false);
-                if note && key != k {
-                    self.problem(format!("renamed label {k:?} of {name:?} to {key:?}"));
-                }
-                (key, v)
-            })
-            .collect();
-        labels.sort();
-        (clean, labels)
-    }
+            (key, v)
+        })
+        .collect();
+    labels.sort();
+    (clean, labels)
+}
 
-    fn problem(&self, text: String) {
-        let mut problems = lock(&self.inner.problems);
-        if !problems.contains(&text) {
-            problems.push(text);
-        }
+fn problem(shared: &Shared, text: String) {
+    let mut problems = lock(&shared.problems);
+    if !problems.contains(&text) {
+        problems.push(text);
     }
+}
 
-    /// Stores the help text of the counter or gauge `name`.
-    fn describe(&self, name: &str, counter: bool, description: SharedString) {
-        let (name, _) = self.identity(name, std::iter::empty(), counter, false);
-        self.inner
-            .help
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(name, description.into_owned());
-    }
+/// Stores the help text of the counter or gauge `name`.
+fn describe(shared: &Shared, name: &str, counter: bool, description: SharedString) {
+    let (name, _) = identity(shared, name, std::iter::empty(), counter, false);
+    shared
+        .help
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(name, description.into_owned());
+}
 
-    /// Records that histogram `name` is not recorded.
-    fn histogram_refused(&self, name: &str) {
-        self.problem(format!(
+/// Records that histogram `name` is not recorded.
+fn histogram_refused(shared: &Shared, name: &str) {
+    problem(
+        shared,
+        format!(
             "histogram {name:?} is not recorded: shardstat's recorder has counters and gauges only"
-        ));
-    }
+        ),
+    );
+}
 
-    fn key_identity(&self, key: &Key, counter: bool) -> Id {
-        self.identity(
-            key.name(),
-            key.labels()
-                .map(|l| (l.key().to_string(), l.value().to_string())),
-            counter,
-            true,
-        )
-    }
+/// A key's identity; `note` records renames (the storage sets it, once per key; reads do
+/// not).
+fn key_identity(shared: &Shared, key: &Key, counter: bool, note: bool) -> Id {
+    identity(
+        shared,
+        key.name(),
+        key.labels()
+            .map(|l| (l.key().to_string(), l.value().to_string())),
+        counter,
+        note,
+    )
 }
 
 /// Makes a name valid for Prometheus: invalid characters become `_`, a leading digit gets a
@@ -303,39 +386,37 @@ fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     m.read().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn get_or_insert<T: Default>(map: &RwLock<BTreeMap<Id, Arc<T>>>, id: Id) -> Arc<T> {
-    if let Some(found) = read(map).get(&id) {
-        return Arc::clone(found);
-    }
-    let mut map = map.write().unwrap_or_else(PoisonError::into_inner);
-    Arc::clone(map.entry(id).or_default())
-}
-
 impl Recorder for ShardstatRecorder {
     fn describe_counter(&self, key: KeyName, _unit: Option<Unit>, description: SharedString) {
-        self.describe(key.as_str(), true, description);
+        describe(&self.inner.shared, key.as_str(), true, description);
     }
 
     fn describe_gauge(&self, key: KeyName, _unit: Option<Unit>, description: SharedString) {
-        self.describe(key.as_str(), false, description);
+        describe(&self.inner.shared, key.as_str(), false, description);
     }
 
     fn describe_histogram(&self, key: KeyName, _unit: Option<Unit>, _: SharedString) {
-        self.histogram_refused(key.as_str());
+        histogram_refused(&self.inner.shared, key.as_str());
     }
 
+    /// The hit path of every `counter!` call: the registry's lookup and an `Arc` clone (the
+    /// handle `metrics` returns owns one).
+    #[inline]
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> ::metrics::Counter {
-        let id = self.key_identity(key, true);
-        ::metrics::Counter::from_arc(get_or_insert(&self.inner.counters, id))
+        self.inner
+            .keys
+            .get_or_create_counter(key, |cell| ::metrics::Counter::from_arc(Arc::clone(cell)))
     }
 
+    #[inline]
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> ::metrics::Gauge {
-        let id = self.key_identity(key, false);
-        ::metrics::Gauge::from_arc(get_or_insert(&self.inner.gauges, id))
+        self.inner
+            .keys
+            .get_or_create_gauge(key, |cell| ::metrics::Gauge::from_arc(Arc::clone(cell)))
     }
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        self.histogram_refused(key.name());
+        histogram_refused(&self.inner.shared, key.name());
         Histogram::noop()
     }
 }
@@ -343,9 +424,13 @@ impl Recorder for ShardstatRecorder {
 impl fmt::Debug for ShardstatRecorder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ShardstatRecorder")
-            .field("counters", &read(&self.inner.counters).len())
-            .field("gauges", &read(&self.inner.gauges).len())
-            .field("problems", &lock(&self.inner.problems).len())
+            .field("counters", &{
+                let mut n = 0usize;
+                self.inner.keys.visit_counters(|_, _| n += 1);
+                n
+            })
+            .field("gauges", &lock(&self.inner.shared.gauges).len())
+            .field("problems", &lock(&self.inner.shared.problems).len())
             .finish()
     }
 }
@@ -363,12 +448,19 @@ impl fmt::Debug for RecorderCollector {
 
 impl Collector for RecorderCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
-        let help = read(&self.inner.help).clone();
-        let counters: Vec<(Id, u64)> = read(&self.inner.counters)
-            .iter()
-            .map(|(id, cell)| (id.clone(), cell.counter.get()))
-            .collect();
-        let gauges: Vec<(Id, f64)> = read(&self.inner.gauges)
+        let shared = &self.inner.shared;
+        let help = read(&shared.help).clone();
+        // Sanitised per scrape (the registry keeps the keys as given); keys that sanitise
+        // alike are one series, their sum.
+        let mut summed: BTreeMap<Id, u64> = BTreeMap::new();
+        self.inner.keys.visit_counters(|key, cell| {
+            let value = summed
+                .entry(key_identity(shared, key, true, false))
+                .or_default();
+            *value = value.wrapping_add(cell.counter.get());
+        });
+        let counters: Vec<(Id, u64)> = summed.into_iter().collect();
+        let gauges: Vec<(Id, f64)> = lock(&shared.gauges)
             .iter()
             .map(|(id, cell)| (id.clone(), cell.get()))
             .collect();

@@ -180,6 +180,63 @@ fn the_metrics_recorder_counts_sharded_and_absolute_never_goes_back() {
     );
 }
 
+/// 10,000 distinct label sets registered from 4 threads at once (each thread registers every
+/// set, in its own order): nothing is lost, each set is one counter, and each renders once.
+/// Renamed keys are reported once however often they are looked up, and two keys that
+/// sanitise to the same name share one counter.
+#[test]
+fn ten_thousand_label_sets_from_four_threads_render_once_each() {
+    let recorder = ShardstatRecorder::new();
+    const SETS: usize = 10_000;
+    std::thread::scope(|s| {
+        for t in 0..4usize {
+            let recorder = &recorder;
+            s.spawn(move || {
+                metrics::with_local_recorder(recorder, || {
+                    for k in 0..SETS {
+                        let i = (k * 7919 + t * 2503) % SETS;
+                        metrics::counter!("requests", "id" => i.to_string()).increment(1);
+                        metrics::counter!("http.hits").increment(1);
+                    }
+                });
+            });
+        }
+    });
+    let text = recorder.render();
+    for i in [0, 1, 4999, SETS - 1] {
+        assert_eq!(
+            sample(&text, &format!("requests_total{{id=\"{i}\"}}")).as_deref(),
+            Some("4"),
+            "label set {i}: one add per thread"
+        );
+    }
+    let lines = text
+        .lines()
+        .filter(|l| l.starts_with("requests_total{"))
+        .count();
+    assert_eq!(lines, SETS, "each label set renders exactly once");
+    let total: u64 = text
+        .lines()
+        .filter(|l| l.starts_with("requests_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total, 4 * SETS as u64, "nothing lost");
+    assert_eq!(recorder.counter_value("requests", &[("id", "77")]), Some(4));
+    assert_eq!(sample(&text, "http_hits_total").as_deref(), Some("40000"));
+    metrics::with_local_recorder(&recorder, || metrics::counter!("http_hits").increment(1));
+    assert_eq!(
+        recorder.counter_value("http_hits", &[]),
+        Some(40_001),
+        "\"http.hits\" and \"http_hits\" are one counter"
+    );
+    let renames = recorder
+        .problems()
+        .iter()
+        .filter(|p| p.contains("renamed metric \"http.hits\""))
+        .count();
+    assert_eq!(renames, 1, "a rename is reported once");
+}
+
 #[test]
 fn snapshots_serialize_with_serde() {
     let pair = Pair::new();
