@@ -386,7 +386,12 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
                     cell.store(old.wrapping_add(n), Ordering::Relaxed);
                     return Fast::Done(true);
                 }
-            } else if word(&self.carried.low) + n_wide <= limit {
+            }
+            // Certainly over: the exact value is at least `global + low` at every moment.
+            if word(&self.carried.low) + n_wide > limit {
+                return Fast::Done(false);
+            }
+            if n > Self::MASK - rem {
                 return Self::carry_up(
                     self.group,
                     self.cell,
@@ -398,10 +403,6 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
                     base,
                 );
             }
-            // Certainly over: the exact value is at least `global + low` at every moment.
-            if word(&self.carried.low) + n_wide > limit {
-                return Fast::Done(false);
-            }
         } else {
             if n <= rem {
                 // No carry: the cell stays inside its batch, at or above its floor.
@@ -409,7 +410,12 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
                     cell.store(old.wrapping_sub(n), Ordering::Relaxed);
                     return Fast::Done(true);
                 }
-            } else if word(&self.carried.high) + self.bound() - n_wide >= limit {
+            }
+            // Certainly under: the exact value is at most `global + high + bound`.
+            if word(&self.carried.high) + self.bound() - n_wide < limit {
+                return Fast::Done(false);
+            }
+            if n > rem {
                 return Self::carry_down(
                     self.group,
                     self.cell,
@@ -420,10 +426,6 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
                     limit,
                     base,
                 );
-            }
-            // Certainly under: the exact value is at most `global + high + bound`.
-            if word(&self.carried.high) + self.bound() - n_wide < limit {
-                return Fast::Done(false);
             }
         }
         Fast::Exclusive
@@ -574,13 +576,7 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
     /// Panics if the calling thread is inside an `update` of this group: an exclusive
     /// section would wait for brackets while this thread holds one open.
     fn refuse_inside_update(self, what: &str) {
-        let mut inside = false;
-        if let Some(own) = crate::engine::own_cached(self.group.current_location()) {
-            // SAFETY: `own` is this thread's copy of the run: its first cell is cell 0 of
-            // the run, inside a live chunk copy (`engine::own_cached`).
-            inside = unsafe { &*own }.load(Ordering::Relaxed) & 1 == 1;
-        }
-        if inside {
+        if self.group.own_bracket_open() {
             inside_update(what);
         }
     }

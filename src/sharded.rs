@@ -258,9 +258,8 @@ impl<const N: usize> Sharded<N> {
             // bracket and its load of `version` (`approx::Approx::limited`). Either that
             // load sees the odd version, or the loads below see the odd bracket.
             sync::heavy_barrier();
-            let own = engine::own_cached(self.location.load(Ordering::Relaxed));
             self.for_each_copy(|copy| {
-                if own.is_some_and(|own| std::ptr::eq(own, copy.as_ptr())) {
+                if self.is_own(copy) {
                     return;
                 }
                 let mut step = 0;
@@ -277,20 +276,33 @@ impl<const N: usize> Sharded<N> {
     /// The wrapping sum of the sum cell `i`, read once: exact for a caller that holds the
     /// version lock; [`sum`](Self::sum) retries it around set/reset.
     pub(crate) fn raw_sum(&self, i: usize) -> u64 {
-        let mut sum = self.globals[i].load(Ordering::Relaxed);
+        self.globals[i]
+            .load(Ordering::Relaxed)
+            .wrapping_add(self.cells_sum(i))
+    }
+
+    /// The wrapping sum of cell `i` over every shard's copy, without the global word.
+    fn cells_sum(&self, i: usize) -> u64 {
+        let mut sum = 0u64;
         self.for_each_copy(|cells| {
             sum = sum.wrapping_add(cells[i].load(Ordering::Relaxed));
         });
         sum
     }
 
+    /// Whether the calling thread's own bracket (cell 0 of its copy) is open: it is inside
+    /// an `update` of this group. Never takes a shard or a run (see [`is_own`](Self::is_own)).
+    pub(crate) fn own_bracket_open(&self) -> bool {
+        engine::own_cached(self.location.load(Ordering::Relaxed)).is_some_and(|first| {
+            // SAFETY: `first` is what `engine::own_cached` returned for this run.
+            let own = unsafe { self.own_copy(first) };
+            own[0].load(Ordering::Relaxed) & 1 == 1
+        })
+    }
+
     /// Makes the sum cell `i` read `value`, for a caller that holds the version lock.
     pub(crate) fn set_locked(&self, i: usize, value: u64) {
-        let mut counted = 0u64;
-        self.for_each_copy(|cells| {
-            counted = counted.wrapping_add(cells[i].load(Ordering::Relaxed));
-        });
-        self.globals[i].store(value.wrapping_sub(counted), Ordering::Relaxed);
+        self.globals[i].store(value.wrapping_sub(self.cells_sum(i)), Ordering::Relaxed);
     }
 
     /// The wrapping sum of the sum cell `i`.
