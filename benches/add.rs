@@ -4,7 +4,9 @@
 //! `cargo bench --bench add` (about 4 minutes); `cargo bench --bench add -- 2-threads` for
 //! one thread count, `cargo bench --bench add -- add-15-counters` for the benchmark of one
 //! thread adding to 15 different counters in turn, `cargo bench --bench add -- add-approx` for
-//! the approximate counter's add and limited add. The implementations are in `benches/impls/mod.rs`.
+//! the approximate counter's add and limited add, `cargo bench --bench add -- add-percpu` for
+//! per-CPU against per-thread shards at 2 and 64 threads. The implementations are in
+//! `benches/impls/mod.rs`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::time::Duration;
@@ -66,5 +68,25 @@ fn limited(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, add_throughput, many_counters, limited);
+/// Per-CPU against per-thread shards, at 2 threads and at 64 threads on this machine's
+/// CPUs (oversubscribed: threads are preempted in the middle of their adds).
+fn per_cpu(c: &mut Criterion) {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    for threads in [cores, 64] {
+        let mut group = c.benchmark_group(format!("add-percpu/{threads}-threads"));
+        group
+            .throughput(Throughput::Elements(threads as u64))
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2))
+            .sample_size(20);
+        for imp in impls::per_cpu() {
+            group.bench_function(imp.name(), |b| {
+                b.iter_custom(|iters| impls::timed_run(&*imp, threads, iters))
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, add_throughput, many_counters, limited, per_cpu);
 criterion_main!(benches);

@@ -1,5 +1,6 @@
 //! Read cost: `Counter::get` with 1, 2, 8, 64 and 256 threads' shards present (the threads
-//! added, then wait parked), one `AtomicU64` load for scale, `ApproxCounter::approx` and a
+//! added, then wait parked), `percpu::Counter::get` with the same threads alive (their adds
+//! went to at most one shard per CPU), one `AtomicU64` load for scale, `ApproxCounter::approx` and a
 //! far-from-threshold `ApproxCounter::compare` (which read no shard), and a snapshot of QEMU's
 //! migration statistics (`MigrationStats::snapshot`, 12 counters, one of them approximate, and 4 gauges) against
 //! the same 12 counters read one `Counter::get` at a time.
@@ -24,6 +25,7 @@ use std::time::Duration;
 /// each keeps its own shard.
 struct Fixture {
     one: Counter,
+    per_cpu: shardstat::percpu::Counter,
     approx: ApproxCounter<1024>,
     twelve: Vec<Counter>,
     group: MigrationStats,
@@ -33,6 +35,7 @@ struct Fixture {
 fn with_threads(threads: usize, f: impl FnOnce(&Fixture)) {
     let fixture = Fixture {
         one: Counter::new(),
+        per_cpu: shardstat::percpu::Counter::new(),
         approx: ApproxCounter::new(),
         twelve: (0..12).map(|_| Counter::new()).collect(),
         group: MigrationStats::new(),
@@ -43,6 +46,7 @@ fn with_threads(threads: usize, f: impl FnOnce(&Fixture)) {
         for _ in 0..threads {
             s.spawn(|| {
                 fixture.one.add(1);
+                fixture.per_cpu.add(1);
                 fixture.approx.add(1);
                 fixture.twelve.iter().for_each(|c| c.add(1));
                 let local = fixture.group.local();
@@ -76,6 +80,12 @@ fn read_cost(c: &mut Criterion) {
             group.bench_with_input(BenchmarkId::new("Counter::get", threads), &f, |b, f| {
                 b.iter(|| black_box(&f.one).get())
             });
+            assert_eq!(f.per_cpu.get(), threads as u64);
+            group.bench_with_input(
+                BenchmarkId::new("percpu::Counter::get", threads),
+                &f,
+                |b, f| b.iter(|| black_box(&f.per_cpu).get()),
+            );
             group.bench_with_input(
                 BenchmarkId::new("ApproxCounter::approx", threads),
                 &f,

@@ -51,6 +51,21 @@ pub fn probe_local_counter_add(c: &LocalCounter<'_>, n: u64) {
     c.add(n);
 }
 
+/// `percpu::Counter::add`: the location, the CPU's index from the rseq area, its copy
+/// from the copy table, and the restartable section (index check, load, add, store).
+#[no_mangle]
+#[inline(never)]
+pub fn probe_percpu_add(c: &shardstat::percpu::Counter, n: u64) {
+    c.add(n);
+}
+
+/// `percpu::Max::record`: the record protocol's one-store sections.
+#[no_mangle]
+#[inline(never)]
+pub fn probe_percpu_max_record(m: &shardstat::percpu::Max, v: u64) {
+    m.record(v);
+}
+
 /// `UpDownCounter::add`.
 #[no_mangle]
 #[inline(never)]
@@ -123,6 +138,13 @@ fn main() {
     );
     probe_local_counter_add(black_box(&c.local()), 1);
     probe_up_down_add(black_box(&u), -1);
+    let (pc, pm) = (
+        shardstat::percpu::Counter::new(),
+        shardstat::percpu::Max::new(),
+    );
+    probe_percpu_add(black_box(&pc), 5);
+    probe_percpu_max_record(black_box(&pm), 9);
+    assert_eq!((pc.get(), pm.get()), (5, 9));
     probe_max_record(black_box(&m), 7);
     probe_local_max_record(black_box(&m.local()), 8);
     probe_min_record(black_box(&n), 3);
@@ -146,4 +168,11 @@ fn main() {
 #[inline(never)]
 pub fn probe_approx_compare(c: &shardstat::ApproxCounter<1024>, v: u64) -> std::cmp::Ordering {
     c.compare(v)
+}
+
+/// `percpu::Counter::get` (a read, not a write path; here for its machine code).
+#[no_mangle]
+#[inline(never)]
+pub fn probe_percpu_get(c: &shardstat::percpu::Counter) -> u64 {
+    c.get()
 }

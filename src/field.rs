@@ -48,7 +48,9 @@ pub enum FieldKind {
     message = "`{Self}` cannot be a field of a `stats!` group",
     label = "not a shardstat field type",
     note = "a group's fields must be `Counter`, `UpDownCounter`, `ApproxCounter`, \
-            `ApproxUpDownCounter`, `Max`, `Min` or `Gauge` (import them from `shardstat`)"
+            `ApproxUpDownCounter`, `Max`, `Min` or `Gauge` (import them from `shardstat`)",
+    note = "per-CPU counters (`shardstat::percpu`) cannot be group fields: a group's `update` \
+            step writes several cells, and a restartable sequence commits exactly one store"
 )]
 pub trait Field: sealed::Sealed {
     #[doc(hidden)]

@@ -16,6 +16,11 @@
 //! | [`Gauge`] | `u64` | `set`, `add`, `fetch_max` (one atomic) | `get` | `set(0)` |
 //! | [`ApproxCounter`] / [`ApproxUpDownCounter`] | `u64` / `i64` | `add` (sharded, carrying whole batches); `limited_add` that never overshoots | `approx` (O(1), within `error_bound`), exact `compare`, `get` | exact `set`/`reset` |
 //!
+//! [`percpu`] has the same counters sharded per **CPU** instead of per thread, through Linux's
+//! restartable sequences and the kernel's concurrency ID: memory and reads bounded by the
+//! CPUs a process runs on, however many threads it has (per-thread shards where restartable
+//! sequences are unavailable).
+//!
 //! Each sharded type has a `local()` handle ([`LocalCounter`] and friends) that finds the
 //! calling thread's cell once, for loops that add millions of times. [`Max`] and [`Min`] are
 //! one generic type, [`Extremum`], in two directions.
@@ -99,6 +104,7 @@ pub mod group;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 pub mod migration;
+pub mod percpu;
 #[cfg(feature = "prometheus-client")]
 pub mod prometheus;
 mod sharded;

@@ -23,8 +23,9 @@
 //!
 //! Every ordering used here is listed, with its reason, in `docs/design.md`.
 
-use crate::engine;
+use crate::engine::{self, engine_of, PerThread, Shards};
 use crate::sync::{self, fence, keep_in_register, wait_step, AtomicU64, Ordering};
+use std::marker::PhantomData;
 
 /// What a cell of a run holds, for the whole-run operations ([`Sharded::snapshot`] and
 /// [`Sharded::reset_all`]).
@@ -44,9 +45,10 @@ pub enum CellKind {
     Seq,
 }
 
-/// A run of `N` cells in every shard's arena, with exact race-free `set`/`reset`.
+/// A run of `N` cells in every shard's arena, with exact race-free `set`/`reset`. The
+/// shards are threads' ([`PerThread`], the default) or CPUs' (`PerCpu`: `crate::percpu`).
 #[doc(hidden)]
-pub struct Sharded<const N: usize> {
+pub struct Sharded<const N: usize, S: Shards = PerThread> {
     /// Where the run is (`engine` packs it); 0 until the first use assigns one.
     location: AtomicU64,
     /// Even when no set/reset runs; odd while one does. Only changed under its own lock
@@ -54,9 +56,10 @@ pub struct Sharded<const N: usize> {
     version: AtomicU64,
     /// Per cell: the base of a sum, or the epoch of an extremum (unused for `Value`/`Seq`).
     globals: [AtomicU64; N],
+    shards: PhantomData<fn() -> S>,
 }
 
-impl<const N: usize> Sharded<N> {
+impl<const N: usize, S: Shards> Sharded<N, S> {
     sync::const_fn! {
         /// No run yet: every cell reads 0 and nothing is allocated until a thread writes.
         pub fn new() -> Self {
@@ -64,10 +67,13 @@ impl<const N: usize> Sharded<N> {
                 location: AtomicU64::new(0),
                 version: AtomicU64::new(0),
                 globals: sync::repeat![AtomicU64::new(0); N],
+                shards: PhantomData,
             }
         }
     }
+}
 
+impl<const N: usize> Sharded<N> {
     /// The calling thread's copy of the run. The first call on a thread (or for a counter
     /// without a run) takes the slow path, which assigns the run, takes a shard and creates
     /// the shard's copy of the chunk as needed.
@@ -124,16 +130,18 @@ impl<const N: usize> Sharded<N> {
         // counter's until `drop(&mut self)`, so the reference is valid for `&self`.
         unsafe { &*first.cast::<[AtomicU64; N]>() }
     }
+}
 
+impl<const N: usize, S: Shards> Sharded<N, S> {
     /// The run's location; assigns the run if the counter has none yet. Readers assign too:
     /// a counter takes its run at its first use, whatever the use. (Besides being the simpler
     /// rule, this lets loom see a first write race with a first read: the reader's
     /// assignment and the writer's first load of the location conflict.)
-    #[inline]
-    fn location(&self) -> u64 {
+    #[inline(always)]
+    pub(crate) fn location(&self) -> u64 {
         // Acquire: as in `own`, so a reader sees the cleared cells of a reused run.
         match self.location.load(Ordering::Acquire) {
-            0 => engine::assign(&self.location, N),
+            0 => engine_of::<S>().assign(&self.location, N),
             location => location,
         }
     }
@@ -143,7 +151,7 @@ impl<const N: usize> Sharded<N> {
     #[doc(hidden)]
     #[inline]
     pub fn for_each_copy(&self, mut f: impl FnMut(&[AtomicU64; N])) {
-        engine::for_each_copy(self.location(), |first| {
+        engine_of::<S>().for_each_copy(self.location(), |first| {
             // SAFETY: `first` starts this run's `N` cells inside a live chunk copy of some
             // shard (the allocator's invariant: a run never crosses a chunk's end); copies
             // are freed only with the engine, and the run stays this counter's while `&self`
@@ -167,7 +175,7 @@ impl<const N: usize> Sharded<N> {
 
     /// An upper bound of the number of shards that may hold writes. One relaxed load.
     pub fn shard_bound(&self) -> usize {
-        engine::shard_bound(self.location.load(Ordering::Relaxed))
+        engine_of::<S>().shard_bound(self.location.load(Ordering::Relaxed))
     }
 
     /// Runs `read` until no set/reset overlapped it, and returns its result.
@@ -243,7 +251,9 @@ impl<const N: usize> Sharded<N> {
     pub(crate) fn unlocked(&self) -> bool {
         self.version.load(Ordering::Acquire) & 1 == 0
     }
+}
 
+impl<const N: usize> Sharded<N> {
     /// Runs `write` with every shard's bracket closed: under the version lock (as
     /// `write_locked`), after waiting for each shard whose owner had opened its bracket (cell
     /// 0 odd: a limited add in flight, or a group `update`) to close it. An owner that opens
@@ -272,7 +282,9 @@ impl<const N: usize> Sharded<N> {
             write()
         })
     }
+}
 
+impl<const N: usize, S: Shards> Sharded<N, S> {
     /// The wrapping sum of the sum cell `i`, read once: exact for a caller that holds the
     /// version lock; [`sum`](Self::sum) retries it around set/reset.
     pub(crate) fn raw_sum(&self, i: usize) -> u64 {
@@ -289,7 +301,9 @@ impl<const N: usize> Sharded<N> {
         });
         sum
     }
+}
 
+impl<const N: usize> Sharded<N> {
     /// Whether the calling thread's own bracket (cell 0 of its copy) is open: it is inside
     /// an `update` of this group. Never takes a shard or a run (see [`is_own`](Self::is_own)).
     pub(crate) fn own_bracket_open(&self) -> bool {
@@ -299,7 +313,9 @@ impl<const N: usize> Sharded<N> {
             own[0].load(Ordering::Relaxed) & 1 == 1
         })
     }
+}
 
+impl<const N: usize, S: Shards> Sharded<N, S> {
     /// Makes the sum cell `i` read `value`, for a caller that holds the version lock.
     pub(crate) fn set_locked(&self, i: usize, value: u64) {
         self.globals[i].store(value.wrapping_sub(self.cells_sum(i)), Ordering::Relaxed);
@@ -335,7 +351,9 @@ impl<const N: usize> Sharded<N> {
     pub fn new_epoch(&self, i: usize) {
         self.write_locked(|| bump_epoch(&self.globals[i]));
     }
+}
 
+impl<const N: usize> Sharded<N> {
     /// Every cell, combined per `kinds`, with no set/reset and no owner's `update` seen in
     /// part. Sum cells hold their sum, extremum pairs their epoch and value.
     ///
@@ -438,17 +456,17 @@ impl<const N: usize> Sharded<N> {
     }
 }
 
-impl<const N: usize> Drop for Sharded<N> {
+impl<const N: usize, S: Shards> Drop for Sharded<N, S> {
     fn drop(&mut self) {
         let location = sync::u64_get_mut(&mut self.location);
         if location != 0 {
             // `&mut self`: every write to the run happened-before this drop.
-            engine::free(location, N);
+            engine_of::<S>().free(location, N);
         }
     }
 }
 
-impl<const N: usize> std::fmt::Debug for Sharded<N> {
+impl<const N: usize, S: Shards> std::fmt::Debug for Sharded<N, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sharded")
             .field("location", &self.location.load(Ordering::Relaxed))
@@ -458,7 +476,7 @@ impl<const N: usize> std::fmt::Debug for Sharded<N> {
     }
 }
 
-impl<const N: usize> Default for Sharded<N> {
+impl<const N: usize, S: Shards> Default for Sharded<N, S> {
     fn default() -> Self {
         Self::new()
     }

@@ -204,6 +204,24 @@ impl Impl for ShardCounter {
     }
 }
 
+/// shardstat `percpu::Counter::add`: the CPU's shard found through the kernel's concurrency
+/// ID, the add in a restartable sequence (per-thread shards where rseq is unavailable).
+#[derive(Default)]
+pub struct ShardPerCpu(shardstat::percpu::Counter);
+impl Impl for ShardPerCpu {
+    fn name(&self) -> &'static str {
+        "shardstat percpu::Counter::add"
+    }
+    fn run(&self, n: u64) {
+        for _ in 0..n {
+            self.0.add(black_box(1));
+        }
+    }
+    fn total(&self) -> u64 {
+        self.0.get()
+    }
+}
+
 /// shardstat `ApproxCounter::add`: `Counter::add` plus the carry test, and two atomic adds on
 /// the shared carried words once per 1024 adds.
 #[derive(Default)]
@@ -492,6 +510,15 @@ pub fn limits() -> Vec<Box<dyn Impl>> {
     ]
 }
 
+/// The per-CPU comparison: the shared atomic, per-thread and per-CPU shards.
+pub fn per_cpu() -> Vec<Box<dyn Impl>> {
+    vec![
+        Box::<SharedAtomic>::default(),
+        Box::<ShardCounter>::default(),
+        Box::<ShardPerCpu>::default(),
+    ]
+}
+
 /// Every implementation, freshly made, in table order.
 pub fn all() -> Vec<Box<dyn Impl>> {
     vec![
@@ -502,6 +529,7 @@ pub fn all() -> Vec<Box<dyn Impl>> {
         Box::<Contatori>::default(),
         Box::<Hytra>::default(),
         Box::<ShardCounter>::default(),
+        Box::<ShardPerCpu>::default(),
         Box::<ShardGroupField>::default(),
         Box::<ShardMax>::default(),
         Box::<ShardLocal>::default(),

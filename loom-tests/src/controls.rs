@@ -160,3 +160,21 @@ impl crate::ModelLimited for TrustingLimitCounter {
         shardstat::__private::approx::limited_add_trusting_approx(&self.0, n, limit)
     }
 }
+
+/// A per-CPU counter whose add is the plain load and store of the per-CPU cell *without*
+/// the restartable section around it (`shardstat::percpu::__unrestartable_add`): two
+/// threads on one CPU overwrite each other's adds.
+#[derive(Debug, Default)]
+pub struct UnrestartableCounter(shardstat::percpu::Counter);
+
+impl ModelCounter for UnrestartableCounter {
+    fn fresh() -> Self {
+        Self::default()
+    }
+    fn add(&self, n: u64) {
+        shardstat::percpu::__unrestartable_add(&self.0, n);
+    }
+    fn get(&self) -> u64 {
+        self.0.get()
+    }
+}

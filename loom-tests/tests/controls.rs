@@ -7,7 +7,7 @@ use loom::sync::Arc;
 use loom::thread;
 use shardstat_loom_tests::controls::{
     ForgetfulCounter, SharedShardCounter, TrustingLimitCounter, UnbracketedPair,
-    UnretriedReadCounter, ZeroingResetCounter,
+    UnrestartableCounter, UnretriedReadCounter, ZeroingResetCounter,
 };
 use shardstat_loom_tests::models;
 
@@ -16,6 +16,14 @@ use shardstat_loom_tests::models;
 #[should_panic(expected = "adds lost or counted twice")]
 fn shared_shard_loses_adds() {
     models::add_add_then_get_is_exact::<SharedShardCounter>();
+}
+
+/// The per-CPU add without its restartable section: two threads on one CPU (the model's
+/// emulation gives the first and third writers one shard) overwrite each other's add.
+#[test]
+#[should_panic(expected = "adds lost or counted twice")]
+fn percpu_add_without_a_section_loses_adds() {
+    models::three_writers_two_sharing_a_shard_are_exact::<UnrestartableCounter>();
 }
 
 /// A reset that zeroes shards in place races with the owner's load and store, and brings

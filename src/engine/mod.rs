@@ -12,7 +12,7 @@
 //!   63 chunks, about 58 million cells). A shard's copy of a chunk is carved, zeroed, from
 //!   the engine's [`heap`] the first time its owner writes a run in that chunk, and lives as
 //!   long as the engine (the process). Readers find shard `s`'s copy of chunk `k` in
-//!   `copies[k]`, a [`CopyTable`]: walking one counter's shards is one flat loop reading 8
+//!   `copies[k + 1]`, a [`CopyTable`]: walking one counter's shards is one flat loop reading 8
 //!   bytes of pointer and one cell per shard.
 //! - **Runs** come from one allocator for all arenas ([`runs`]): first fit, lowest address
 //!   first, so live counters stay packed in the first chunks. A run is assigned the first
@@ -85,8 +85,9 @@ fn slot_of(location: u64) -> usize {
     (location & SLOT_MASK) as usize
 }
 
+/// The offset of a location's run inside its chunk, in cells.
 #[inline(always)]
-fn offset_of(location: u64) -> usize {
+pub(crate) fn offset_of(location: u64) -> usize {
     (location >> SLOT_BITS) as usize
 }
 
@@ -96,9 +97,11 @@ fn chunk_of_slot(slot: usize) -> usize {
 
 /// Every arena, and the books: which cells are free, which shard indices are taken.
 pub(crate) struct Engine {
-    /// `copies[k]`: each shard's copy of chunk `k` (none until the shard's owner first
-    /// writes a run in chunk `k`). Set under the registry's mutex, read without a lock.
-    copies: [CopyTable; CHUNKS],
+    /// `copies[k + 1]`: each shard's copy of chunk `k` (none until the shard's owner first
+    /// writes a run in chunk `k`). Indexed by cache slot (chunk + 1; `copies[0]` stays
+    /// empty), so that a location's table is `copies[location & 63]`, with no bounds check.
+    /// Set under the registry's mutex, read without a lock.
+    copies: [CopyTable; CACHE_SLOTS],
     /// The allocator, the shard indices and the memory. Taken once per counter (its first use
     /// and its drop), once per thread (its first write and its exit) and once per chunk a
     /// thread first writes in; never on the add path.
@@ -119,11 +122,60 @@ sync::global! {
     fn engine_handle();
 }
 
+sync::global! {
+    static CPU_ENGINE: Engine = Engine::new();
+    pub(crate) fn cpu_engine();
+}
+
+/// Whose shards a run's copies are: a thread's ([`PerThread`], every type but the
+/// `percpu` ones) or a CPU's ([`PerCpu`]). Each kind has its own engine — its own arenas,
+/// run allocator and copy tables — so a per-CPU counter's shard index is never a thread's.
+/// Sealed.
+#[doc(hidden)]
+pub trait Shards: sealed::Sealed + Send + Sync + 'static {
+    /// Whether the shards are the per-CPU engine's.
+    const PER_CPU: bool;
+}
+
+/// Shards per thread: the default engine.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum PerThread {}
+
+/// Shards per CPU (per concurrency ID): the `percpu` engine (`crate::percpu`).
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum PerCpu {}
+
+impl Shards for PerThread {
+    const PER_CPU: bool = false;
+}
+
+impl Shards for PerCpu {
+    const PER_CPU: bool = true;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::PerThread {}
+    impl Sealed for super::PerCpu {}
+}
+
+/// The engine that holds `S`'s shards.
+#[inline(always)]
+pub(crate) fn engine_of<S: Shards>() -> &'static Engine {
+    if S::PER_CPU {
+        cpu_engine()
+    } else {
+        engine()
+    }
+}
+
 impl Engine {
     sync::const_fn! {
         fn new() -> Self {
             Engine {
-                copies: sync::repeat![CopyTable::new(); CHUNKS],
+                copies: sync::repeat![CopyTable::new(); CACHE_SLOTS],
                 registry: Mutex::new(Registry {
                     runs: Runs::new(),
                     shards: ShardIds::new(),
@@ -136,7 +188,8 @@ impl Engine {
     /// The location of a run of `len` cells for the counter whose location word is
     /// `location`: its run if another thread assigned one meanwhile, else a new one.
     #[cold]
-    fn assign(&self, location: &AtomicU64, len: usize) -> u64 {
+    #[inline(never)]
+    pub(crate) fn assign(&self, location: &AtomicU64, len: usize) -> u64 {
         let mut registry = lock(&self.registry);
         // Relaxed: assignments happen under this mutex, which orders them for us.
         let current = location.load(Ordering::Relaxed);
@@ -154,9 +207,9 @@ impl Engine {
 
     /// Shard `shard`'s copy of chunk `chunk`, created (zeroed) if it has none. Called only
     /// by the thread that owns `shard`.
-    fn chunk_copy(&self, chunk: usize, shard: usize) -> *const AtomicU64 {
+    pub(crate) fn chunk_copy(&self, chunk: usize, shard: usize) -> *const AtomicU64 {
         let mut registry = lock(&self.registry);
-        let table = &self.copies[chunk];
+        let table = &self.copies[chunk + 1];
         if let Some(existing) = table.get(shard) {
             // An earlier owner of this shard made it; its exit happened-before our taking the
             // index (the mutex), so its cells are visible here.
@@ -174,15 +227,42 @@ impl Engine {
         fresh
     }
 
+    /// The first cell of the run at `location` (not 0) in shard `shard`'s copy of its chunk,
+    /// creating the copy if the shard has none: how per-CPU writers, which change shards
+    /// as they move between CPUs, find their cells on every write.
+    #[inline(always)]
+    pub(crate) fn copy_of(&self, location: u64, shard: usize) -> *const AtomicU64 {
+        let mut base = self.existing_copy(location, shard);
+        if base.is_null() {
+            base = self.new_copy(chunk_of_slot(slot_of(location)), shard);
+        }
+        // `wrapping_add` keeps this safe; the run's offset is inside the chunk.
+        base.wrapping_add(offset_of(location))
+    }
+
+    /// The base of shard `shard`'s copy of the chunk of the run at `location` (not 0), or
+    /// null if the shard has no copy yet. The run's first cell is [`offset_of`]`(location)`
+    /// cells further.
+    #[inline(always)]
+    pub(crate) fn existing_copy(&self, location: u64, shard: usize) -> *const AtomicU64 {
+        self.copies[slot_of(location)].entry(shard).cast_const()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn new_copy(&self, chunk: usize, shard: usize) -> *const AtomicU64 {
+        self.chunk_copy(chunk, shard)
+    }
+
     /// Calls `f` with the first cell of the run at `location` in every shard that has a copy
     /// of its chunk, in shard-index order. Nothing for location 0 (no run yet).
     #[inline]
-    fn for_each_copy(&self, location: u64, mut f: impl FnMut(*const AtomicU64)) {
+    pub(crate) fn for_each_copy(&self, location: u64, mut f: impl FnMut(*const AtomicU64)) {
         if location == 0 {
             return;
         }
         let offset = offset_of(location);
-        self.copies[chunk_of_slot(slot_of(location))].for_each(|base| {
+        self.copies[slot_of(location)].for_each(|base| {
             // `wrapping_add` keeps this safe; the run's offset is inside the chunk (the
             // allocator's invariant), so the result is in bounds.
             f(base.cast_const().wrapping_add(offset));
@@ -193,7 +273,7 @@ impl Engine {
     ///
     /// The caller guarantees that nothing writes or reads the run any more: every write to
     /// it happened-before this call (the counter is being dropped).
-    fn free(&self, location: u64, len: usize) {
+    pub(crate) fn free(&self, location: u64, len: usize) {
         self.for_each_copy(location, |first| {
             for i in 0..len {
                 // SAFETY: `first` is the first of `len` cells of the run inside a live chunk
@@ -211,11 +291,11 @@ impl Engine {
     /// An upper bound of the shards that may have written the run at `location`: the shards
     /// with a copy of its chunk. One relaxed load.
     #[inline]
-    fn shard_bound(&self, location: u64) -> usize {
+    pub(crate) fn shard_bound(&self, location: u64) -> usize {
         if location == 0 {
             return 0;
         }
-        self.copies[chunk_of_slot(slot_of(location))].count()
+        self.copies[slot_of(location)].count()
     }
 
     /// What the engine holds now.
@@ -268,12 +348,13 @@ impl Drop for Engine {
 pub struct EngineStats {
     /// Cells held by live counters: 8 bytes each in every arena whose chunk holds them.
     /// (A `Counter` holds 1, a `Max`/`Min` 2, a stat group one per sharded field plus 1.)
+    /// Per-CPU counters ([`crate::percpu`]) included.
     pub cells_in_use: usize,
     /// Shards in use: threads that have written a counter and not exited yet.
     pub live_shards: usize,
-    /// Heap bytes held by every arena's chunks and the engine's tables. Arenas are kept when
-    /// their thread exits (the next thread reuses them), so this follows the peak number of
-    /// threads alive at once.
+    /// Heap bytes held by every arena's chunks and the engine's tables, per-CPU arenas
+    /// included. Arenas are kept when their thread exits (the next thread reuses them), so
+    /// this follows the peak number of threads alive at once (and of CPUs used).
     pub heap_bytes: usize,
 }
 
@@ -289,7 +370,12 @@ pub struct EngineStats {
 /// assert_eq!(shardstat::engine_stats().cells_in_use, before);
 /// ```
 pub fn engine_stats() -> EngineStats {
-    engine().stats()
+    let (threads, cpus) = (engine().stats(), cpu_engine().stats());
+    EngineStats {
+        cells_in_use: threads.cells_in_use + cpus.cells_in_use,
+        live_shards: threads.live_shards,
+        heap_bytes: threads.heap_bytes + cpus.heap_bytes,
+    }
 }
 
 /// The calling thread's copy of the run at `location`, if the thread has that chunk cached:
@@ -322,32 +408,6 @@ pub(crate) fn own_slow(location: &AtomicU64, len: usize) -> *const AtomicU64 {
         return first;
     }
     shard::own_chunk(engine, slot_of(packed)).wrapping_add(offset_of(packed))
-}
-
-/// The location of a run of `len` cells for the counter whose location word is `location`,
-/// assigning one if it has none.
-#[cold]
-#[inline(never)]
-pub(crate) fn assign(location: &AtomicU64, len: usize) -> u64 {
-    engine().assign(location, len)
-}
-
-/// Calls `f` with the first cell of the run at `location` in every shard that has a copy of
-/// its chunk (see [`Engine::for_each_copy`]).
-#[inline]
-pub(crate) fn for_each_copy(location: u64, f: impl FnMut(*const AtomicU64)) {
-    engine().for_each_copy(location, f);
-}
-
-/// Clears and returns the run of `len` cells at `location` (see [`Engine::free`]).
-pub(crate) fn free(location: u64, len: usize) {
-    engine().free(location, len);
-}
-
-/// An upper bound of the shards that may have written the run at `location`.
-#[inline]
-pub(crate) fn shard_bound(location: u64) -> usize {
-    engine().shard_bound(location)
 }
 
 sync::model_only! {

@@ -143,6 +143,17 @@ pub(crate) fn current() -> Option<usize> {
         .flatten()
 }
 
+/// The calling thread's shard index, taken if it has none: the per-CPU engine's writer index
+/// where restartable sequences are unavailable (a thread's own index, so its copies there
+/// have one writer, as here).
+#[inline]
+pub(crate) fn index() -> usize {
+    match current() {
+        Some(shard) => shard,
+        None => register(super::engine()),
+    }
+}
+
 /// The base of the calling thread's copy of the chunk behind cache slot `slot`: takes a
 /// shard index if the thread has none, creates the shard's copy of the chunk if it has none,
 /// and caches the answer for the add path.

@@ -87,6 +87,17 @@ impl CopyTable {
         }
     }
 
+    /// Shard `shard`'s copy, or null if it has none (yet): the per-CPU write path's lookup.
+    #[inline(always)]
+    pub(crate) fn entry(&self, shard: usize) -> *mut AtomicU64 {
+        match self.array().get(shard) {
+            // Acquire: pairs with the Release that set the entry, so the writer sees the
+            // copy's zeroed cells (a plain load on x86-64).
+            Some(entry) => entry.load(Ordering::Acquire),
+            None => ptr::null_mut(),
+        }
+    }
+
     /// Shard `shard`'s copy, if it has one. Called under the engine's mutex, which orders
     /// it after every write to the table.
     pub(crate) fn get(&self, shard: usize) -> Option<*mut AtomicU64> {

@@ -20,6 +20,9 @@ pub use native::*;
 
 #[cfg(loom)]
 mod model;
+
+#[cfg(not(loom))]
+pub(crate) mod rseq;
 #[cfg(loom)]
 pub use model::*;
 

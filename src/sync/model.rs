@@ -60,16 +60,18 @@ pub(crate) use per_thread;
 /// `Drop` keeps its own handle. A `std` `Arc` because a failing model drops the statics
 /// outside the model, where dropping a loom `Arc` would abort.
 macro_rules! global {
-    (static $global:ident: $ty:ty = $init:expr; $vis:vis fn $get:ident(); fn $handle:ident();) => {
+    (static $global:ident: $ty:ty = $init:expr; $vis:vis fn $get:ident(); $(fn $handle:ident();)?) => {
         ::loom::lazy_static! {
             static ref $global: ::std::sync::Arc<$ty> = ::std::sync::Arc::new($init);
         }
         $vis fn $get() -> &'static $ty {
             &$global
         }
-        $vis fn $handle() -> $crate::sync::Global<$ty> {
-            ::std::sync::Arc::clone(&$global)
-        }
+        $(
+            $vis fn $handle() -> $crate::sync::Global<$ty> {
+                ::std::sync::Arc::clone(&$global)
+            }
+        )?
     };
 }
 pub(crate) use global;
@@ -119,4 +121,124 @@ pub(crate) fn light_barrier() {
 /// The expensive side of an asymmetric barrier pair: a `SeqCst` fence under loom.
 pub(crate) fn heavy_barrier() {
     fence(Ordering::SeqCst);
+}
+
+/// Restartable sequences, emulated for the model checker (the native half is `rseq.rs`).
+///
+/// What the kernel guarantees a per-CPU write is that its section runs, from its index check
+/// to its one committing store, with no other section on the same index in between (else it
+/// restarts), and that a thread taking an index over from another sees that thread's stores
+/// (the scheduler's barriers). A lock per index gives both, so a model runs the per-CPU
+/// mode's own code — the shard lookup, a copy created by one thread and used by another,
+/// the extremum's record protocol, reads, `set`/`reset` — with the section as a unit.
+/// Model threads get indices 0, 1, 0, … in the order they first write: the main thread and
+/// the second thread spawned share index 0, as two threads taking turns on one CPU.
+pub(crate) mod rseq {
+    use super::{AtomicU64, AtomicUsize, Mutex, Ordering};
+    use std::cell::Cell;
+
+    /// How many indices the emulation hands out.
+    const INDICES: usize = 2;
+
+    /// The kind of index, as the native probe reports it.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum Index {
+        ConcurrencyId,
+        #[allow(dead_code)]
+        CpuId,
+    }
+
+    struct Sections {
+        next: AtomicUsize,
+        locks: [Mutex<()>; INDICES],
+    }
+
+    crate::sync::global! {
+        static SECTIONS: Sections = Sections {
+            next: AtomicUsize::new(0),
+            locks: [Mutex::new(()), Mutex::new(())],
+        };
+        fn sections();
+    }
+
+    crate::sync::per_thread! {
+        static ORDINAL: Cell<usize> = Cell::new(usize::MAX);
+    }
+
+    /// An emulated rseq area.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) struct Rseq;
+
+    /// Always `Some` in a model.
+    pub(crate) fn get() -> Option<Rseq> {
+        Some(Rseq)
+    }
+
+    /// Always `Some` in a model.
+    pub(crate) fn get_probed() -> Option<Rseq> {
+        Some(Rseq)
+    }
+
+    pub(crate) fn index_kind() -> Result<Index, &'static str> {
+        Ok(Index::ConcurrencyId)
+    }
+
+    pub(crate) fn restarts() -> u64 {
+        0
+    }
+
+    pub(crate) fn count_restart() {}
+
+    impl Rseq {
+        /// The calling model thread's index.
+        pub(crate) fn index(self) -> usize {
+            ORDINAL.with(|ordinal| {
+                if ordinal.get() == usize::MAX {
+                    // Relaxed: only hands out distinct numbers.
+                    ordinal.set(sections().next.fetch_add(1, Ordering::Relaxed));
+                }
+                ordinal.get() % INDICES
+            })
+        }
+
+        /// The section of the native `add`, as a unit.
+        ///
+        /// # Safety
+        /// `cell` must point to a live `AtomicU64`.
+        pub(crate) unsafe fn add(self, cell: *const AtomicU64, n: u64, index: usize) -> bool {
+            let _section = crate::sync::lock(&sections().locks[index]);
+            // SAFETY: the caller's contract.
+            let cell = unsafe { &*cell };
+            cell.store(
+                cell.load(Ordering::Relaxed).wrapping_add(n),
+                Ordering::Relaxed,
+            );
+            true
+        }
+
+        /// The section of the native `store_if`, as a unit.
+        ///
+        /// # Safety
+        /// The three pointers must point to live `AtomicU64`s.
+        #[allow(clippy::too_many_arguments)]
+        pub(crate) unsafe fn store_if(
+            self,
+            index: usize,
+            a: *const AtomicU64,
+            expect_a: u64,
+            b: *const AtomicU64,
+            expect_b: u64,
+            target: *const AtomicU64,
+            value: u64,
+        ) -> bool {
+            let _section = crate::sync::lock(&sections().locks[index]);
+            // SAFETY: the caller's contract.
+            let (a, b, target) = unsafe { (&*a, &*b, &*target) };
+            if a.load(Ordering::Relaxed) != expect_a || b.load(Ordering::Relaxed) != expect_b {
+                return false;
+            }
+            target.store(value, Ordering::Relaxed);
+            true
+        }
+    }
 }

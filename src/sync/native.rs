@@ -52,18 +52,20 @@ macro_rules! per_thread {
 }
 pub(crate) use per_thread;
 
-/// A process-wide value: a `static`, a function returning a reference to it, and one
-/// returning a [`Global`] handle (the same reference here).
+/// A process-wide value: a `static`, a function returning a reference to it, and (if named)
+/// one returning a [`Global`] handle (the same reference here).
 macro_rules! global {
-    (static $global:ident: $ty:ty = $init:expr; $vis:vis fn $get:ident(); fn $handle:ident();) => {
+    (static $global:ident: $ty:ty = $init:expr; $vis:vis fn $get:ident(); $(fn $handle:ident();)?) => {
         static $global: $ty = $init;
         #[inline]
         $vis fn $get() -> &'static $ty {
             &$global
         }
-        $vis fn $handle() -> $crate::sync::Global<$ty> {
-            &$global
-        }
+        $(
+            $vis fn $handle() -> $crate::sync::Global<$ty> {
+                &$global
+            }
+        )?
     };
 }
 pub(crate) use global;

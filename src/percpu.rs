@@ -1,0 +1,760 @@
+//! Counters sharded per **CPU**, not per thread: memory and reads bounded by the CPUs a
+//! process runs on, however many threads it has.
+//!
+//! [`Counter`], [`UpDownCounter`], [`Max`] and [`Min`] here have the same API and the same
+//! semantics as the crate's per-thread types, but their shards belong to CPUs. On x86-64
+//! Linux with glibc 2.35 or later (which registers a restartable-sequence area for every
+//! thread), a write finds the shard of the CPU it runs on through the kernel's *concurrency
+//! ID* (`mm_cid`, Linux 6.3+: unique among the process's running threads, and below
+//! min(threads, CPUs the process may use)) or, on older kernels, the CPU number, and
+//! commits its one store inside a **restartable sequence**: if the thread is preempted,
+//! migrated or signalled between finding its shard and the store, the kernel restarts it.
+//! No locked instruction, and at most one shard per CPU: a server with 2,000 threads on 64
+//! CPUs holds 64 shards of each counter, not 2,000, and [`Counter::get`] reads 64 cells.
+//!
+//! # When to choose per-CPU, when per-thread
+//! - **Per-CPU** when threads outnumber CPUs (thread pools, thread-per-connection servers,
+//!   oversubscribed containers), when counters are read often (a read walks CPUs, not
+//!   threads), or when memory per counter matters: 8 bytes per CPU used.
+//! - **Per-thread** (`shardstat::Counter`) when there are about as many busy threads as
+//!   CPUs and adds dominate: its add is a plain load and store with no index lookup (about
+//!   twice the per-CPU add's speed on the development machine, `docs/performance.md`); it
+//!   has `local()` handles and `stats!` groups, which per-CPU counters cannot have (a
+//!   handle cannot pin a CPU, and a group's `update` step writes several cells while a
+//!   restartable sequence commits one store).
+//!
+//! # Where restartable sequences are unavailable
+//! [`mode`] says what this process uses, decided once. Without rseq — another OS or
+//! architecture, glibc before 2.35 or another C library, `GLIBC_TUNABLES=glibc.pthread.rseq=0`,
+//! valgrind, Miri, loom — the per-CPU types keep one shard per *thread* instead, written
+//! like the per-thread types' (a plain load and store by the one owner): every result is
+//! the same, only memory and reads follow threads again.
+//!
+//! ```
+//! use shardstat::percpu::{self, Counter};
+//!
+//! static REQUESTS: Counter = Counter::new();
+//!
+//! std::thread::scope(|s| {
+//!     for _ in 0..16 {
+//!         s.spawn(|| {
+//!             for _ in 0..1000 {
+//!                 REQUESTS.inc();
+//!             }
+//!         });
+//!     }
+//! });
+//! assert_eq!(REQUESTS.get(), 16_000);
+//! if let percpu::Mode::PerThread { reason } = percpu::mode() {
+//!     println!("per-thread shards: {reason}");
+//! } // else at most one shard per CPU this process may use
+//! ```
+//!
+//! A per-CPU counter cannot be a field of a `stats!` group:
+//!
+//! ```compile_fail,E0277
+//! // error[E0277]: `shardstat::percpu::Counter` cannot be a field of a `stats!` group
+//! shardstat::stats! {
+//!     #[snapshot = S]
+//!     #[local = L]
+//!     pub struct G {
+//!         pub requests: shardstat::percpu::Counter,
+//!     }
+//! }
+//! ```
+
+use crate::engine::{cpu_engine, offset_of, shard, PerCpu};
+use crate::extremum::{Direction, Largest, Smallest};
+use crate::sharded::{add_owned, record_best, Sharded};
+use crate::sync::{self, rseq, AtomicU64, Ordering};
+use std::fmt;
+use std::marker::PhantomData;
+
+/// Which shards this process's per-CPU counters use: from [`mode`].
+///
+/// ```
+/// let mode = shardstat::percpu::mode();
+/// assert_eq!(mode, shardstat::percpu::mode(), "decided once per process");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mode {
+    /// One shard per concurrency ID (`mm_cid`, Linux 6.3+): at most min(threads, CPUs the
+    /// process may use) shards.
+    ///
+    /// ```
+    /// # use shardstat::percpu::Mode;
+    /// assert_ne!(Mode::ConcurrencyId, Mode::CpuId);
+    /// ```
+    ConcurrencyId,
+    /// One shard per CPU number (kernels before 6.3): at most as many shards as the machine
+    /// has CPUs.
+    ///
+    /// ```
+    /// # use shardstat::percpu::Mode;
+    /// assert_eq!(format!("{:?}", Mode::CpuId), "CpuId");
+    /// ```
+    CpuId,
+    /// No restartable sequences: one shard per thread, as the per-thread types.
+    ///
+    /// ```
+    /// # use shardstat::percpu::Mode;
+    /// let m = Mode::PerThread { reason: "Miri and loom cannot run restartable sequences" };
+    /// assert!(matches!(m, Mode::PerThread { .. }));
+    /// ```
+    PerThread {
+        /// Why restartable sequences are not used.
+        reason: &'static str,
+    },
+}
+
+/// Which shards per-CPU counters use in this process (probed once, at the first call or
+/// the first per-CPU write, whichever comes first).
+///
+/// ```
+/// use shardstat::percpu::{mode, Mode};
+/// if cfg!(all(target_os = "linux", target_arch = "x86_64", target_env = "gnu", not(miri)))
+///     && std::env::var("GLIBC_TUNABLES").map_or(true, |t| !t.contains("rseq=0"))
+/// {
+///     assert!(matches!(mode(), Mode::ConcurrencyId | Mode::CpuId), "{:?}", mode());
+/// }
+/// ```
+pub fn mode() -> Mode {
+    match rseq::index_kind() {
+        Ok(rseq::Index::ConcurrencyId) => Mode::ConcurrencyId,
+        Ok(rseq::Index::CpuId) => Mode::CpuId,
+        Err(reason) => Mode::PerThread { reason },
+    }
+}
+
+/// How many per-CPU writes have restarted so far in this process: the kernel aborted the
+/// write's restartable sequence (its thread was preempted, migrated or signalled inside
+/// it), or the thread had moved to another CPU between finding its shard and writing it.
+/// A restart costs a retry, never a count. Always 0 without restartable sequences.
+///
+/// ```
+/// let before = shardstat::percpu::restarts();
+/// shardstat::percpu::Counter::new().inc();
+/// assert!(shardstat::percpu::restarts() >= before);
+/// ```
+pub fn restarts() -> u64 {
+    rseq::restarts()
+}
+
+/// Adds `n` to cell `i` of the calling CPU's copy of `cells`' run: one attempt inline, the
+/// rest (the first use, a restart, no rseq) out of line.
+#[inline(always)]
+fn add<const N: usize>(cells: &Sharded<N, PerCpu>, i: usize, n: u64) {
+    let location = cells.location();
+    if let Some(rseq) = rseq::get_probed() {
+        let index = rseq.index();
+        let base = cpu_engine().existing_copy(location, index);
+        if !base.is_null() {
+            let first = base.wrapping_add(offset_of(location));
+            // SAFETY: cell `i` of the run in shard `index`'s copy of its chunk is a live
+            // `AtomicU64` (copies live as long as the engine, the run as long as `cells`);
+            // per-CPU shards are written only by sections that check their index (here and
+            // in `record`), and readers only load.
+            if unsafe { rseq.add(first.wrapping_add(i), n, index) } {
+                return;
+            }
+            rseq::count_restart();
+        }
+    }
+    add_slow(location, i, n);
+}
+
+/// `add` after its first attempt: probes rseq, creates the CPU's copy, restarts; or, without
+/// rseq, the thread's own shard, as the per-thread types.
+#[cold]
+#[inline(never)]
+fn add_slow(location: u64, i: usize, n: u64) {
+    let engine = cpu_engine();
+    let Some(rseq) = rseq::get() else {
+        let cell = engine.copy_of(location, shard::index()).wrapping_add(i);
+        // SAFETY: cell `i` of the run in the copy of the thread's own shard index, a live
+        // `AtomicU64`; only the thread that holds the index writes it (`shard::index`).
+        return add_owned(unsafe { &*cell }, n);
+    };
+    loop {
+        let index = rseq.index();
+        let cell = engine.copy_of(location, index).wrapping_add(i);
+        // SAFETY: as in `add`.
+        if unsafe { rseq.add(cell, n, index) } {
+            return;
+        }
+        rseq::count_restart();
+    }
+}
+
+/// Records `v` (encoded: larger is better) into the extremum pair at cells 0 and 1 of the
+/// calling CPU's copy.
+///
+/// A restartable sequence commits one store, and a new epoch needs two (the value, then
+/// the epoch that makes readers count it). So the record is a small protocol of
+/// one-store sections, each of which commits only if the pair still holds what the record
+/// read (`Rseq::store_if`); `docs/design.md` §13 has the argument:
+/// - the shard's epoch is the record's: store the value if larger; done;
+/// - the shard's epoch is newer (a reset the record's epoch read missed): the record
+///   happened before that reset; done;
+/// - older, and the value is `v`: store the epoch (publishing `v`); done;
+/// - older, value not `v`: store `v` as the value, then go round (to publish it).
+#[inline(always)]
+fn record(cells: &Sharded<2, PerCpu>, v: u64) {
+    let location = cells.location();
+    let Some(rseq) = rseq::get() else {
+        return record_per_thread(cells.global(0), location, v);
+    };
+    let engine = cpu_engine();
+    loop {
+        // Relaxed, as in `record_best`: only decides which epoch `v` belongs to.
+        let current = cells.global(0).load(Ordering::Relaxed);
+        let index = rseq.index();
+        let epoch = engine.copy_of(location, index);
+        let value = epoch.wrapping_add(1);
+        // SAFETY: both are cells of the run in shard `index`'s copy, live `AtomicU64`s.
+        let (e, val) = unsafe { (&*epoch, &*value) };
+        // Relaxed: the section below compares them again before it commits.
+        let (e, val) = (e.load(Ordering::Relaxed), val.load(Ordering::Relaxed));
+        let (target, stored) = if e == current {
+            if v <= val {
+                return;
+            }
+            (value, v)
+        } else if (e.wrapping_sub(current) as i64) > 0 {
+            return;
+        } else if val == v {
+            (epoch, current)
+        } else {
+            (value, v)
+        };
+        // SAFETY: the cells are live and written only by sections on their shard's index,
+        // as in `add`.
+        let committed = unsafe { rseq.store_if(index, epoch, e, value, val, target, stored) };
+        if !committed {
+            rseq::count_restart();
+        } else if target == epoch || e == current {
+            return;
+        }
+        // Committed the value of a new epoch: go round to publish it.
+    }
+}
+
+/// `record` without restartable sequences: the thread's own shard, as the per-thread types.
+#[inline(never)]
+fn record_per_thread(global_epoch: &AtomicU64, location: u64, v: u64) {
+    let epoch = cpu_engine().copy_of(location, shard::index());
+    // SAFETY: the pair in the copy of the thread's own shard index: live `AtomicU64`s that
+    // only this thread writes (`shard::index`).
+    let (epoch, value) = unsafe { (&*epoch, &*epoch.wrapping_add(1)) };
+    record_best(global_epoch, epoch, value, v);
+}
+
+/// A monotone 64-bit counter sharded per CPU: [`crate::Counter`]'s API and semantics, with
+/// memory and reads bounded by CPUs (module docs).
+///
+/// Semantics (each tested, in both modes): exact at rest; nothing lost or counted twice —
+/// under contention, preemption, migration, signals and thread exit; monotone reads; exact,
+/// race-free `set`/`reset` (a concurrent add counts wholly after the set or not at all);
+/// no locked instruction on the add path where restartable sequences run; a new counter
+/// starts at 0 even on a dropped one's cells.
+///
+/// # Memory
+/// 8 bytes per CPU (concurrency ID) that has added, or per thread without restartable
+/// sequences. The `Counter` itself is 24 bytes.
+///
+/// ```
+/// use shardstat::percpu::Counter;
+///
+/// static PAGES_SENT: Counter = Counter::new();
+/// std::thread::scope(|s| {
+///     for _ in 0..64 {
+///         s.spawn(|| PAGES_SENT.add(10));
+///     }
+/// });
+/// assert_eq!(PAGES_SENT.get(), 640);
+/// ```
+pub struct Counter {
+    cells: Sharded<1, PerCpu>,
+}
+
+impl Counter {
+    sync::const_fn! {
+        /// A counter at 0. `const`, so a counter can be a `static`.
+        ///
+        /// ```
+        /// static REQUESTS: shardstat::percpu::Counter = shardstat::percpu::Counter::new();
+        /// assert_eq!(REQUESTS.get(), 0);
+        /// ```
+        pub fn new() -> Self {
+            Counter {
+                cells: Sharded::new(),
+            }
+        }
+    }
+
+    /// Adds `n`, wrapping at `u64::MAX`: one restartable sequence on the calling CPU's
+    /// cell.
+    ///
+    /// ```
+    /// let bytes = shardstat::percpu::Counter::new();
+    /// bytes.add(4096);
+    /// bytes.add(512);
+    /// assert_eq!(bytes.get(), 4608);
+    /// ```
+    #[inline]
+    pub fn add(&self, n: u64) {
+        add(&self.cells, 0, n);
+    }
+
+    /// Adds 1.
+    ///
+    /// ```
+    /// let syncs = shardstat::percpu::Counter::new();
+    /// syncs.inc();
+    /// assert_eq!(syncs.get(), 1);
+    /// ```
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1);
+    }
+
+    /// The sum of every add since the last `set`/`reset`, wrapping: one cell per CPU that
+    /// has added. Adds that happened-before the call are all included.
+    ///
+    /// ```
+    /// let c = shardstat::percpu::Counter::new();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| c.add(2));
+    ///     s.spawn(|| c.add(3));
+    /// });
+    /// assert_eq!(c.get(), 5);
+    /// ```
+    pub fn get(&self) -> u64 {
+        self.cells.sum(0)
+    }
+
+    /// Makes the counter read `value`, exactly, even while other threads add: each
+    /// concurrent add is counted on top of `value` or not at all. Never writes a shard.
+    ///
+    /// ```
+    /// let c = shardstat::percpu::Counter::new();
+    /// c.add(10);
+    /// c.set(100);
+    /// c.add(1);
+    /// assert_eq!(c.get(), 101);
+    /// ```
+    pub fn set(&self, value: u64) {
+        self.cells.set(0, value);
+    }
+
+    /// Sets the counter to 0 (exactly as [`set(0)`](Counter::set)).
+    ///
+    /// ```
+    /// let c = shardstat::percpu::Counter::new();
+    /// c.add(7);
+    /// c.reset();
+    /// assert_eq!(c.get(), 0);
+    /// ```
+    pub fn reset(&self) {
+        self.set(0);
+    }
+
+    /// How many shards hold this counter's cells (and those of the per-CPU counters near
+    /// it): at most one per CPU the process has run on, or one per thread without
+    /// restartable sequences. What [`get`](Counter::get) reads. One load.
+    ///
+    /// ```
+    /// let c = shardstat::percpu::Counter::new();
+    /// assert_eq!(c.shards(), 0, "no add yet");
+    /// c.inc();
+    /// assert!(c.shards() >= 1);
+    /// ```
+    pub fn shards(&self) -> usize {
+        self.cells.shard_bound()
+    }
+}
+
+impl Default for Counter {
+    /// A counter at 0.
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Counter {
+    /// Shows the current value: `Counter { value: 42 }`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Counter")
+            .field("value", &self.get())
+            .finish()
+    }
+}
+
+/// A signed 64-bit counter sharded per CPU: [`crate::UpDownCounter`]'s API and semantics,
+/// with memory and reads bounded by CPUs (module docs). In-flight requests, open
+/// connections, bytes queued.
+///
+/// ```
+/// use shardstat::percpu::UpDownCounter;
+///
+/// static IN_FLIGHT: UpDownCounter = UpDownCounter::new();
+/// std::thread::scope(|s| {
+///     for _ in 0..8 {
+///         s.spawn(|| {
+///             IN_FLIGHT.inc();
+///             IN_FLIGHT.dec();
+///         });
+///     }
+/// });
+/// assert_eq!(IN_FLIGHT.get(), 0);
+/// ```
+pub struct UpDownCounter {
+    cells: Sharded<1, PerCpu>,
+}
+
+impl UpDownCounter {
+    sync::const_fn! {
+        /// A counter at 0. `const`, so it can be a `static`.
+        ///
+        /// ```
+        /// static QUEUED: shardstat::percpu::UpDownCounter = shardstat::percpu::UpDownCounter::new();
+        /// assert_eq!(QUEUED.get(), 0);
+        /// ```
+        pub fn new() -> Self {
+            UpDownCounter {
+                cells: Sharded::new(),
+            }
+        }
+    }
+
+    /// Adds `n` (which may be negative), wrapping.
+    ///
+    /// ```
+    /// let c = shardstat::percpu::UpDownCounter::new();
+    /// c.add(5);
+    /// c.add(-7);
+    /// assert_eq!(c.get(), -2);
+    /// ```
+    #[inline]
+    pub fn add(&self, n: i64) {
+        add(&self.cells, 0, n as u64);
+    }
+
+    /// Subtracts `n`, wrapping.
+    ///
+    /// ```
+    /// let c = shardstat::percpu::UpDownCounter::new();
+    /// c.sub(3);
+    /// assert_eq!(c.get(), -3);
+    /// ```
+    #[inline]
+    pub fn sub(&self, n: i64) {
+        self.add(n.wrapping_neg());
+    }
+
+    /// Adds 1.
+    ///
+    /// ```
+    /// let c = shardstat::percpu::UpDownCounter::new();
+    /// c.inc();
+    /// assert_eq!(c.get(), 1);
+    /// ```
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1);
+    }
+
+    /// Subtracts 1.
+    ///
+    /// ```
+    /// let c = shardstat::percpu::UpDownCounter::new();
+    /// c.dec();
+    /// assert_eq!(c.get(), -1);
+    /// ```
+    #[inline]
+    pub fn dec(&self) {
+        self.add(-1);
+    }
+
+    /// The sum of every add since the last `set`/`reset`, wrapping.
+    ///
+    /// ```
+    /// let c = shardstat::percpu::UpDownCounter::new();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| c.add(10));
+    ///     s.spawn(|| c.sub(4));
+    /// });
+    /// assert_eq!(c.get(), 6);
+    /// ```
+    pub fn get(&self) -> i64 {
+        self.cells.sum(0) as i64
+    }
+
+    /// Makes the counter read `value`, exactly, even while other threads add.
+    ///
+    /// ```
+    /// let c = shardstat::percpu::UpDownCounter::new();
+    /// c.add(10);
+    /// c.set(-5);
+    /// c.inc();
+    /// assert_eq!(c.get(), -4);
+    /// ```
+    pub fn set(&self, value: i64) {
+        self.cells.set(0, value as u64);
+    }
+
+    /// Sets the counter to 0.
+    ///
+    /// ```
+    /// let c = shardstat::percpu::UpDownCounter::new();
+    /// c.add(7);
+    /// c.reset();
+    /// assert_eq!(c.get(), 0);
+    /// ```
+    pub fn reset(&self) {
+        self.set(0);
+    }
+
+    /// How many shards hold this counter's cells (see [`Counter::shards`]).
+    ///
+    /// ```
+    /// let c = shardstat::percpu::UpDownCounter::new();
+    /// c.dec();
+    /// assert!(c.shards() >= 1);
+    /// ```
+    pub fn shards(&self) -> usize {
+        self.cells.shard_bound()
+    }
+}
+
+impl Default for UpDownCounter {
+    /// A counter at 0.
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for UpDownCounter {
+    /// Shows the current value: `UpDownCounter { value: -3 }`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpDownCounter")
+            .field("value", &self.get())
+            .finish()
+    }
+}
+
+/// The largest value recorded since the last reset, sharded per CPU: [`crate::Max`]'s API
+/// and semantics (an O(1) race-free reset), with memory and reads bounded by CPUs.
+///
+/// ```
+/// use shardstat::percpu::Max;
+///
+/// static LONGEST_STALL_US: Max = Max::new();
+/// std::thread::scope(|s| {
+///     s.spawn(|| LONGEST_STALL_US.record(120));
+///     s.spawn(|| LONGEST_STALL_US.record(80));
+/// });
+/// assert_eq!(LONGEST_STALL_US.get(), 120);
+/// LONGEST_STALL_US.reset();
+/// assert_eq!(LONGEST_STALL_US.get(), 0);
+/// ```
+pub type Max = Extremum<Largest>;
+
+/// The smallest value recorded since the last reset (`u64::MAX` if none), sharded per CPU:
+/// [`crate::Min`]'s API and semantics.
+///
+/// ```
+/// use shardstat::percpu::Min;
+///
+/// let fastest_ns = Min::new();
+/// assert_eq!(fastest_ns.get(), u64::MAX, "nothing recorded");
+/// fastest_ns.record(300);
+/// fastest_ns.record(120);
+/// assert_eq!(fastest_ns.get(), 120);
+/// ```
+pub type Min = Extremum<Smallest>;
+
+/// [`Max`] and [`Min`]: the extreme value recorded in direction `D`, sharded per CPU.
+///
+/// ```
+/// let m: shardstat::percpu::Extremum<shardstat::Largest> = shardstat::percpu::Max::new();
+/// m.record(3);
+/// assert_eq!(m.get(), 3);
+/// ```
+pub struct Extremum<D: Direction> {
+    /// Cell 0: the shard's epoch; cell 1: its stored value (`D::encode`d). Global 0: the
+    /// current epoch.
+    cells: Sharded<2, PerCpu>,
+    direction: PhantomData<D>,
+}
+
+impl<D: Direction> Extremum<D> {
+    sync::const_fn! {
+        /// Nothing recorded. `const`, so it can be a `static`.
+        ///
+        /// ```
+        /// static WORST: shardstat::percpu::Max = shardstat::percpu::Max::new();
+        /// assert_eq!(WORST.get(), 0);
+        /// ```
+        pub fn new() -> Self {
+            Extremum {
+                cells: Sharded::new(),
+                direction: PhantomData,
+            }
+        }
+    }
+
+    /// Records `value`: a restartable sequence on the calling CPU's cells, which stores
+    /// only if `value` is the new extreme of that shard.
+    ///
+    /// ```
+    /// let m = shardstat::percpu::Max::new();
+    /// m.record(5);
+    /// m.record(2);
+    /// assert_eq!(m.get(), 5);
+    /// ```
+    #[inline]
+    pub fn record(&self, value: u64) {
+        record(&self.cells, D::encode(value));
+    }
+
+    /// The extreme value recorded since the last reset: `0` for a `Max`, `u64::MAX` for a
+    /// `Min` if nothing was recorded. Reads one pair of cells per CPU.
+    ///
+    /// ```
+    /// let m = shardstat::percpu::Min::new();
+    /// m.record(9);
+    /// m.record(4);
+    /// assert_eq!(m.get(), 4);
+    /// ```
+    pub fn get(&self) -> u64 {
+        D::encode(self.cells.best(0))
+    }
+
+    /// Forgets every value recorded so far, in O(1): a new epoch. A record concurrent with
+    /// the reset is kept or retired whole; none that returned before it shows after it.
+    ///
+    /// ```
+    /// let m = shardstat::percpu::Max::new();
+    /// m.record(7);
+    /// m.reset();
+    /// m.record(3);
+    /// assert_eq!(m.get(), 3);
+    /// ```
+    pub fn reset(&self) {
+        self.cells.new_epoch(0);
+    }
+
+    /// How many shards hold this extremum's cells (see [`Counter::shards`]).
+    ///
+    /// ```
+    /// let m = shardstat::percpu::Max::new();
+    /// m.record(1);
+    /// assert!(m.shards() >= 1);
+    /// ```
+    pub fn shards(&self) -> usize {
+        self.cells.shard_bound()
+    }
+}
+
+impl<D: Direction> Default for Extremum<D> {
+    /// Nothing recorded.
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<D: Direction> fmt::Debug for Extremum<D> {
+    /// Shows the current value: `Max { value: 42 }`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(D::NAME).field("value", &self.get()).finish()
+    }
+}
+
+/// A plain load and store on the calling CPU's cell, *without* a restartable sequence: the
+/// bug the stress test's negative control must catch (a thread preempted between its load
+/// and its store overwrites the adds made meanwhile on that CPU). Falls back to a correct
+/// per-thread add where restartable sequences are unavailable. Not part of the API.
+#[doc(hidden)]
+pub fn __unrestartable_add(counter: &Counter, n: u64) {
+    let location = counter.cells.location();
+    match rseq::get() {
+        Some(rseq) => {
+            let cell = cpu_engine().copy_of(location, rseq.index());
+            // SAFETY: a live cell of the run (as in `add`). The race is the point.
+            add_owned(unsafe { &*cell }, n);
+        }
+        None => add_slow(location, 0, n),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Under Miri this runs the per-thread fallback; natively, restartable sequences.
+    #[test]
+    fn adds_records_sets_and_resets_from_several_threads() {
+        let (c, u, max, min) = (Counter::new(), UpDownCounter::new(), Max::new(), Min::new());
+        std::thread::scope(|s| {
+            for t in 1..=4u64 {
+                let (c, u, max, min) = (&c, &u, &max, &min);
+                s.spawn(move || {
+                    for i in 0..10 {
+                        c.add(t);
+                        u.sub(t as i64);
+                        max.record(t * 100 + i);
+                        min.record(t * 100 + i);
+                    }
+                });
+            }
+        });
+        assert_eq!((c.get(), u.get()), (100, -100));
+        assert_eq!((max.get(), min.get()), (409, 100));
+        assert!(c.shards() >= 1);
+        c.set(7);
+        u.reset();
+        max.reset();
+        min.reset();
+        assert_eq!(
+            (c.get(), u.get(), max.get(), min.get()),
+            (7, 0, 0, u64::MAX)
+        );
+        c.inc();
+        max.record(3);
+        min.record(3);
+        assert_eq!((c.get(), max.get(), min.get()), (8, 3, 3));
+        assert_eq!(
+            format!("{c:?} {max:?} {min:?}"),
+            "Counter { value: 8 } Max { value: 3 } Min { value: 3 }"
+        );
+    }
+
+    #[test]
+    fn a_dropped_counters_cells_are_cleared_for_the_next() {
+        let c = Counter::new();
+        c.add(5);
+        drop(c);
+        let next = Counter::new();
+        assert_eq!(next.get(), 0);
+        next.inc();
+        assert_eq!(next.get(), 1);
+    }
+
+    #[test]
+    fn the_mode_says_why_it_falls_back() {
+        match mode() {
+            Mode::PerThread { reason } => assert!(!reason.is_empty()),
+            Mode::ConcurrencyId | Mode::CpuId => assert!(rseq::get().is_some()),
+        }
+        if cfg!(miri) {
+            assert_eq!(
+                mode(),
+                Mode::PerThread {
+                    reason: "Miri cannot run restartable sequences"
+                }
+            );
+        }
+    }
+}
