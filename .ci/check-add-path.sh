@@ -22,7 +22,7 @@ body() {
 }
 status=0
 for f in probe_counter_add probe_approx_add probe_approx_limited_add \
-         probe_local_counter_add probe_up_down_add probe_percpu_add probe_percpu_max_record \
+         probe_local_counter_add probe_up_down_add probe_percpu_add probe_percpu_max_record probe_histogram_record \
          probe_max_record probe_local_max_record probe_min_record \
          probe_group_field_add probe_group_update; do
     code=$(body "$f")

@@ -113,4 +113,31 @@ while pending:
             sys.exit(f"prometheus-e2e: Prometheus never returned {sorted(pending)}")
         time.sleep(0.5)
 print("prometheus-e2e: every value Prometheus stored equals the counter's value")
+
+# The histogram: Prometheus's histogram_quantile over the exported classic buckets must
+# land in the same bucket as the snapshot's own p90 (which the example exports as a gauge).
+# Prometheus interpolates linearly inside a classic bucket, so the bucket is the agreement
+# the exposition can carry; the snapshot itself is within 1/128 of the exact p90.
+bounds = sorted(float(re.search(r'le="([^"]+)"', s).group(1))
+                for s in values if s.startswith("demo_send_seconds_bucket{")
+                and '+Inf' not in s)
+p90 = values["demo_send_seconds_p90"]
+hi = min(b for b in bounds if b >= p90)
+lo = max([b for b in bounds if b < p90], default=0.0)
+query = "histogram_quantile(0.9, demo_send_seconds_bucket)"
+deadline = time.time() + 60
+while True:
+    url = f"http://127.0.0.1:{prom}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    result = json.loads(get(url)).get("data", {}).get("result", [])
+    if result:
+        hq = float(result[0]["value"][1])
+        break
+    if time.time() > deadline:
+        sys.exit("prometheus-e2e: Prometheus never answered histogram_quantile")
+    time.sleep(0.5)
+if not (lo <= hq <= hi):
+    sys.exit(f"prometheus-e2e: histogram_quantile(0.9) = {hq}, outside the bucket "
+             f"({lo}, {hi}] of the snapshot's p90 {p90}")
+print(f"ok  histogram_quantile(0.9) = {hq:.6f} s, snapshot p90 = {p90:.6f} s, "
+      f"both in the bucket ({lo:.9f}, {hi:.9f}]")
 PY

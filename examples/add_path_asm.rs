@@ -66,6 +66,14 @@ pub fn probe_percpu_max_record(m: &shardstat::percpu::Max, v: u64) {
     m.record(v);
 }
 
+/// `Histogram::record`: the page bit test, the header and page lookups, the bracket and
+/// three adds (the first record into a page sets its bit out of line).
+#[no_mangle]
+#[inline(never)]
+pub fn probe_histogram_record(h: &shardstat::Histogram, v: u64) {
+    h.record(v);
+}
+
 /// `UpDownCounter::add`.
 #[no_mangle]
 #[inline(never)]
@@ -145,6 +153,9 @@ fn main() {
     probe_percpu_add(black_box(&pc), 5);
     probe_percpu_max_record(black_box(&pm), 9);
     assert_eq!((pc.get(), pm.get()), (5, 9));
+    let h = shardstat::Histogram::new();
+    probe_histogram_record(black_box(&h), 4096);
+    assert_eq!(h.snapshot().count(), 1);
     probe_max_record(black_box(&m), 7);
     probe_local_max_record(black_box(&m.local()), 8);
     probe_min_record(black_box(&n), 3);

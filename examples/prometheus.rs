@@ -8,8 +8,11 @@
 //! ```
 //!
 //! It exposes a `MigrationStats` group (labelled `vm="demo"`, one family per field, help
-//! from the field docs), a standalone `Counter` and a `Max`, and counters and a gauge made
-//! through the `metrics` facade with shardstat's recorder.
+//! from the field docs), a standalone `Counter`, a `Max` and a `Histogram` of packet sizes,
+//! and counters, a gauge and a histogram of send times made through the `metrics` facade
+//! with shardstat's recorder. After a fixed workload, the gauge `demo_send_seconds_p90` is
+//! the send-time histogram's snapshot p90, which `.ci/prometheus-e2e.sh` compares with
+//! Prometheus's `histogram_quantile(0.9, …)` over the exported buckets.
 //!
 //! Options: `--port N` (default 9898), `--once` (count a fixed workload, print one
 //! exposition to stdout, exit), `--settle` (count the fixed workload, then serve without
@@ -22,13 +25,14 @@
 use prometheus_client::registry::Registry;
 use shardstat::metrics::ShardstatRecorder;
 use shardstat::migration::MigrationStats;
-use shardstat::{prometheus, Counter, Max};
+use shardstat::{prometheus, Counter, Histogram, Max};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 static MIGRATION: MigrationStats = MigrationStats::new();
 static PACKETS: Counter = Counter::new();
 static LARGEST_PACKET: Max = Max::new();
+static PACKET_BYTES: Histogram = Histogram::new();
 
 const USAGE: &str = "usage: cargo run --release --features prometheus-client,metrics \
 --example prometheus -- [--port N] [--once [--openmetrics] | --settle] [--seconds N]";
@@ -98,6 +102,7 @@ fn fixed_workload() {
 fn sender(channel: u64, packets: u64, stop: &AtomicBool) {
     let local = MIGRATION.local();
     let sent = metrics::counter!("demo_packets_sent", "channel" => channel.to_string());
+    let send_time = metrics::histogram!("demo_send_seconds");
     let mut i = 0u64;
     while (packets == 0 || i < packets) && !stop.load(Ordering::Relaxed) {
         let zero = (i + channel) % 4;
@@ -105,7 +110,10 @@ fn sender(channel: u64, packets: u64, stop: &AtomicBool) {
         local.multifd_packet_sent(normal * 4096 + 64, normal, zero);
         PACKETS.inc();
         LARGEST_PACKET.record(normal * 4096 + 64);
+        PACKET_BYTES.record(normal * 4096 + 64);
         sent.increment(1);
+        // A made-up send time between 0.1 ms and 100 ms, spread over the range.
+        send_time.record(1e-4 * (1 + (i * 7919 + channel * 104_729) % 1000) as f64);
         i += 1;
         if packets == 0 {
             std::thread::sleep(Duration::from_micros(200));
@@ -133,6 +141,12 @@ fn registry(recorder: &ShardstatRecorder) -> Result<Registry, prometheus::Metric
         "The largest packet, by a shardstat Max.",
         &LARGEST_PACKET,
     )?;
+    prometheus::register(
+        &mut registry,
+        "demo_packet_bytes",
+        "Packet sizes, by a shardstat Histogram.",
+        &PACKET_BYTES,
+    )?;
     registry.register_collector(Box::new(recorder.collector()));
     Ok(registry)
 }
@@ -155,9 +169,16 @@ fn main() {
         std::process::exit(1);
     });
 
+    metrics::describe_histogram!("demo_send_seconds", "Time to send a packet.");
     if options.once || options.settle {
         fixed_workload();
         MIGRATION.dirty_sync_count().inc();
+        let p90_ns = recorder
+            .histogram_snapshot("demo_send_seconds", &[])
+            .and_then(|snap| snap.p90())
+            .expect("the workload recorded send times");
+        metrics::describe_gauge!("demo_send_seconds_p90", "The send-time snapshot's p90.");
+        metrics::gauge!("demo_send_seconds_p90").set(p90_ns as f64 * 1e-9);
     }
     if options.once {
         if options.openmetrics {

@@ -14,6 +14,7 @@
 //! | [`UpDownCounter`] | `i64`, wrapping | `add`, `sub` (sharded) | `get`: sum of shards | exact `set`/`reset` |
 //! | [`Max`] / [`Min`] | `u64` | `record` (sharded) | `get`: max/min of shards | O(1) `reset` |
 //! | [`Gauge`] | `u64` | `set`, `add`, `fetch_max` (one atomic) | `get` | `set(0)` |
+//! | [`Histogram`] | `u64` values | `record` (sharded: bucket, count, sum in one step) | `snapshot`: count, sum, min, max, quantiles within 1/128 | exact `reset` |
 //! | [`ApproxCounter`] / [`ApproxUpDownCounter`] | `u64` / `i64` | `add` (sharded, carrying whole batches); `limited_add` that never overshoots | `approx` (O(1), within `error_bound`), exact `compare`, `get` | exact `set`/`reset` |
 //!
 //! [`percpu`] has the same counters sharded per **CPU** instead of per thread, through Linux's
@@ -101,6 +102,7 @@ mod extremum;
 mod field;
 mod gauge;
 pub mod group;
+mod histogram;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 pub mod migration;
@@ -120,6 +122,7 @@ pub use extremum::{
     Direction, Extremum, Largest, LocalExtremum, LocalMax, LocalMin, Max, Min, Smallest,
 };
 pub use gauge::Gauge;
+pub use histogram::{Bucket, Histogram, HistogramSnapshot};
 pub use up_down::{LocalUpDownCounter, UpDownCounter};
 
 /// Items the `stats!` macro expands to, and internals the loom suite's negative controls
@@ -135,6 +138,13 @@ pub mod __private {
     pub mod engine {
         crate::sync::model_only! {
             pub use crate::engine::release_without_clearing;
+        }
+    }
+
+    /// Histogram internals for the loom suite's negative controls (loom builds only).
+    pub mod histogram {
+        crate::sync::model_only! {
+            pub use crate::histogram::record_unbracketed;
         }
     }
 

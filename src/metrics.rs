@@ -9,9 +9,13 @@
 //!   [`Counter::set`] under a per-counter lock taken only by `absolute`.
 //! - **Gauges** are supported as one atomic `f64` each (a gauge is set, not summed: see
 //!   [`Gauge`](crate::Gauge) for why it is not sharded).
-//! - **Histograms are not supported**: `register_histogram` returns a no-op handle and the
-//!   key is listed by [`ShardstatRecorder::problems`], so the loss is never silent. Record
-//!   histograms with a dedicated recorder (for example with `metrics-util`'s fanout).
+//! - **Histograms** are shardstat [`Histogram`](crate::Histogram)s: `record(v)` is a sharded
+//!   record into log-linear buckets (within 1/128 of every value), of `v` in units of
+//!   10^-9 (nanoseconds for a histogram in seconds; `v` must be within `0.0..=1.8e10`).
+//!   They render as classic Prometheus histograms with `le` bounds at `(2^k − 1) × 10^-9`,
+//!   each count exact for its bound. Values that cannot be recorded (negative, NaN, above
+//!   the range) are counted and listed by [`ShardstatRecorder::problems`], never dropped
+//!   silently.
 //!
 //! Names: Prometheus allows `[a-zA-Z_:][a-zA-Z0-9_:]*` for metric names and
 //! `[a-zA-Z_][a-zA-Z0-9_]*` for labels. Other characters (as in `http.requests`) are
@@ -107,6 +111,8 @@ struct Inner {
 #[derive(Default)]
 struct Shared {
     gauges: Mutex<BTreeMap<Id, Arc<GaugeCell>>>,
+    /// Histograms by identity: keys that sanitise alike share one.
+    histograms: Mutex<BTreeMap<Id, Arc<HistogramCell>>>,
     help: RwLock<BTreeMap<String, String>>,
     problems: Mutex<Vec<String>>,
 }
@@ -118,7 +124,7 @@ struct Cells(Arc<Shared>);
 impl Storage<Key> for Cells {
     type Counter = Arc<CounterCell>;
     type Gauge = Arc<GaugeCell>;
-    type Histogram = Arc<NoHistogram>;
+    type Histogram = Arc<HistogramCell>;
 
     fn counter(&self, key: &Key) -> Arc<CounterCell> {
         // Once per key: checks the name and labels, and reports what will be renamed.
@@ -131,18 +137,36 @@ impl Storage<Key> for Cells {
         Arc::clone(lock(&self.0.gauges).entry(id).or_default())
     }
 
-    fn histogram(&self, key: &Key) -> Arc<NoHistogram> {
-        histogram_refused(&self.0, key.name());
-        Arc::new(NoHistogram)
+    fn histogram(&self, key: &Key) -> Arc<HistogramCell> {
+        let id = key_identity(&self.0, key, false, true);
+        Arc::clone(lock(&self.0.histograms).entry(id).or_default())
     }
 }
 
-/// The histogram type the storage must name; never handed out (`register_histogram`
-/// returns `metrics`' no-op handle and reports the key).
-struct NoHistogram;
+/// A histogram registered through `metrics`: values in units of `1 / PER_UNIT`.
+#[derive(Default)]
+struct HistogramCell {
+    histogram: crate::Histogram,
+    /// Values that could not be recorded (negative, NaN, too large).
+    rejected: Counter,
+}
 
-impl HistogramFn for NoHistogram {
-    fn record(&self, _: f64) {}
+/// How many of a recorder histogram's units make one recorded value: its `f64` values are
+/// kept as `u64`s in units of 10^-9 (nanoseconds for a histogram in seconds), with ≤ 1/128
+/// relative error from 10^-7 up.
+const PER_UNIT: f64 = 1e9;
+
+/// The largest value a recorder histogram takes: `u64::MAX` units.
+const HISTOGRAM_MAX: f64 = u64::MAX as f64 / PER_UNIT;
+
+impl HistogramFn for HistogramCell {
+    fn record(&self, value: f64) {
+        if (0.0..=HISTOGRAM_MAX).contains(&value) {
+            self.histogram.record((value * PER_UNIT).round() as u64);
+        } else {
+            self.rejected.inc();
+        }
+    }
 }
 
 /// A counter registered through `metrics`.
@@ -207,20 +231,68 @@ impl ShardstatRecorder {
     }
 
     /// Everything the recorder had to change or drop: renamed metric and label names, and
-    /// histograms (which it does not record).
+    /// how many values each histogram could not record (negative, NaN, or above its range).
     ///
     /// ```
     /// let recorder = shardstat::metrics::ShardstatRecorder::new();
     /// metrics::with_local_recorder(&recorder, || {
     ///     metrics::counter!("http.requests").increment(1);
-    ///     metrics::histogram!("latency").record(1.0);
+    ///     metrics::histogram!("latency").record(-1.0);
     /// });
     /// let problems = recorder.problems();
     /// assert!(problems[0].contains("renamed metric \"http.requests\" to \"http_requests\""));
-    /// assert!(problems[1].contains("histogram \"latency\""));
+    /// assert!(problems[1].contains("histogram \"latency\" could not record 1 value"));
     /// ```
     pub fn problems(&self) -> Vec<String> {
-        lock(&self.inner.shared.problems).clone()
+        let mut problems = lock(&self.inner.shared.problems).clone();
+        for ((name, labels), cell) in lock(&self.inner.shared.histograms).iter() {
+            let rejected = cell.rejected.get();
+            if rejected > 0 {
+                let labels: Vec<String> =
+                    labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+                let labels = if labels.is_empty() {
+                    String::new()
+                } else {
+                    format!("{{{}}}", labels.join(","))
+                };
+                problems.push(format!(
+                    "histogram {name:?}{labels} could not record {rejected} value(s): \
+                     negative, NaN, or above {HISTOGRAM_MAX:e}"
+                ));
+            }
+        }
+        problems
+    }
+
+    /// A snapshot of a histogram, by name and labels as given to `metrics` (after the same
+    /// sanitising), if it was registered; its values are in units of 10^-9 of the recorded
+    /// ones (nanoseconds for seconds).
+    ///
+    /// ```
+    /// let recorder = shardstat::metrics::ShardstatRecorder::new();
+    /// metrics::with_local_recorder(&recorder, || {
+    ///     metrics::histogram!("latency_seconds").record(0.25);
+    /// });
+    /// let snap = recorder.histogram_snapshot("latency_seconds", &[]).unwrap();
+    /// assert_eq!(snap.count(), 1);
+    /// let p50_seconds = snap.p50().unwrap() as f64 * 1e-9;
+    /// assert!((p50_seconds - 0.25).abs() <= 0.25 / 128.0);
+    /// ```
+    pub fn histogram_snapshot(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+    ) -> Option<crate::HistogramSnapshot> {
+        let id = identity(
+            &self.inner.shared,
+            name,
+            labels.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+            false,
+            false,
+        );
+        lock(&self.inner.shared.histograms)
+            .get(&id)
+            .map(|cell| cell.histogram.snapshot())
     }
 
     /// The current value of a counter, by name and labels as given to `metrics` (after
@@ -331,16 +403,6 @@ fn describe(shared: &Shared, name: &str, counter: bool, description: SharedStrin
         .insert(name, description.into_owned());
 }
 
-/// Records that histogram `name` is not recorded.
-fn histogram_refused(shared: &Shared, name: &str) {
-    problem(
-        shared,
-        format!(
-            "histogram {name:?} is not recorded: shardstat's recorder has counters and gauges only"
-        ),
-    );
-}
-
 /// A key's identity; `note` records renames (the storage sets it, once per key; reads do
 /// not).
 fn key_identity(shared: &Shared, key: &Key, counter: bool, note: bool) -> Id {
@@ -395,8 +457,8 @@ impl Recorder for ShardstatRecorder {
         describe(&self.inner.shared, key.as_str(), false, description);
     }
 
-    fn describe_histogram(&self, key: KeyName, _unit: Option<Unit>, _: SharedString) {
-        histogram_refused(&self.inner.shared, key.as_str());
+    fn describe_histogram(&self, key: KeyName, _unit: Option<Unit>, description: SharedString) {
+        describe(&self.inner.shared, key.as_str(), false, description);
     }
 
     /// The hit path of every `counter!` call: the registry's lookup and an `Arc` clone (the
@@ -416,8 +478,9 @@ impl Recorder for ShardstatRecorder {
     }
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        histogram_refused(&self.inner.shared, key.name());
-        Histogram::noop()
+        self.inner
+            .keys
+            .get_or_create_histogram(key, |cell| Histogram::from_arc(Arc::clone(cell)))
     }
 }
 
@@ -430,6 +493,7 @@ impl fmt::Debug for ShardstatRecorder {
                 n
             })
             .field("gauges", &lock(&self.inner.shared.gauges).len())
+            .field("histograms", &lock(&self.inner.shared.histograms).len())
             .field("problems", &lock(&self.inner.shared.problems).len())
             .finish()
     }
@@ -473,7 +537,19 @@ impl Collector for RecorderCollector {
         )?;
         encode_families(&mut encoder, &help, MetricType::Gauge, &gauges, |m, v| {
             m.encode_gauge(v)
-        })
+        })?;
+        let histograms: Vec<(Id, crate::HistogramSnapshot)> = lock(&shared.histograms)
+            .iter()
+            .map(|(id, cell)| (id.clone(), cell.histogram.snapshot()))
+            .collect();
+        let bounds = crate::prometheus::default_histogram_bounds();
+        encode_families(
+            &mut encoder,
+            &help,
+            MetricType::Histogram,
+            &histograms,
+            |m, snap| crate::prometheus::encode_histogram(m, snap, &bounds, PER_UNIT),
+        )
     }
 }
 

@@ -4,7 +4,8 @@
 //! Every shardstat type implements `prometheus_client`'s [`EncodeMetric`], so it can be
 //! registered in a [`Registry`] and encoded by the library's own text encoder: [`Counter`]
 //! as a counter (the encoder appends `_total`), [`UpDownCounter`], [`Gauge`], [`Max`] and
-//! [`Min`] as gauges. A stat group registers all its fields at once as metric families named
+//! [`Min`] as gauges, [`Histogram`] as a classic Prometheus histogram (cumulative `le`
+//! buckets at powers of two, or at the bounds you choose with [`ClassicHistogram`]). A stat group registers all its fields at once as metric families named
 //! `prefix_field`, with the fields' doc comments as `# HELP`, read from **one** snapshot per
 //! scrape ([`register_group`]).
 //!
@@ -41,7 +42,7 @@
 //! precision there (not here). An empty [`Min`] reads `u64::MAX` and is exported as such.
 
 use crate::group::{FieldValue, Group, MetricKind};
-use crate::{Counter, Gauge, Max, Min, UpDownCounter};
+use crate::{Counter, Gauge, Histogram, HistogramSnapshot, Max, Min, UpDownCounter};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::{MetricType, TypedMetric};
@@ -71,6 +72,12 @@ pub enum MetricError {
         /// The repeated label name.
         label: String,
     },
+    /// Histogram bucket bounds that are empty, or not strictly increasing once each is moved
+    /// to the bucket boundary at or below it.
+    InvalidBuckets {
+        /// What is wrong with them.
+        reason: String,
+    },
 }
 
 impl fmt::Display for MetricError {
@@ -88,6 +95,9 @@ impl fmt::Display for MetricError {
             ),
             MetricError::DuplicateLabel { label } => {
                 write!(f, "label {label:?} appears twice in one label set")
+            }
+            MetricError::InvalidBuckets { reason } => {
+                write!(f, "invalid histogram buckets: {reason}")
             }
         }
     }
@@ -387,5 +397,159 @@ impl<T: EncodeMetric> EncodeMetric for Shared<T> {
     }
     fn metric_type(&self) -> MetricType {
         self.0.metric_type()
+    }
+}
+
+/// The `le` bounds a [`Histogram`] registered as is exports: `2^k − 1` for `k` in `0..64`
+/// (0, 1, 3, 7, …), each the highest value of one of its buckets, so every exported count is
+/// exact.
+///
+/// ```
+/// let bounds = shardstat::prometheus::default_histogram_bounds();
+/// assert_eq!(&bounds[..4], [0, 1, 3, 7]);
+/// assert_eq!(bounds.len(), 64);
+/// ```
+pub fn default_histogram_bounds() -> Vec<u64> {
+    (0..64).map(|k| (1u64 << k) - 1).collect()
+}
+
+/// Encodes a histogram snapshot as a classic histogram: for each bound, the values in the
+/// buckets wholly at or below it (exact: the bounds are bucket boundaries), then `+Inf`.
+/// Bounds and the sum are divided by `per_unit` (how many recorded values make one exported
+/// unit: 10^9 for nanoseconds exported as seconds), which keeps decimal labels short.
+pub(crate) fn encode_histogram(
+    encoder: &mut MetricEncoder,
+    snap: &HistogramSnapshot,
+    bounds: &[u64],
+    per_unit: f64,
+) -> Result<(), fmt::Error> {
+    let mut buckets = Vec::with_capacity(bounds.len() + 1);
+    let mut below = 0;
+    for &bound in bounds {
+        let at_or_below = snap.count_at_or_below(bound);
+        buckets.push((bound as f64 / per_unit, at_or_below - below));
+        below = at_or_below;
+    }
+    let total: u64 = snap.buckets().map(|b| b.count).sum();
+    buckets.push((f64::INFINITY, total - below));
+    encoder.encode_histogram::<NoLabelSet>(snap.sum() as f64 / per_unit, total, &buckets, None)
+}
+
+impl TypedMetric for Histogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for Histogram {
+    /// One snapshot, exported at [`default_histogram_bounds`].
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), fmt::Error> {
+        encode_histogram(
+            &mut encoder,
+            &self.snapshot(),
+            &default_histogram_bounds(),
+            1.0,
+        )
+    }
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
+impl EncodeMetric for &'static Histogram {
+    fn encode(&self, encoder: MetricEncoder) -> Result<(), fmt::Error> {
+        (**self).encode(encoder)
+    }
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
+/// A [`Histogram`] exported as a classic Prometheus histogram at bounds you choose (a
+/// `&'static Histogram`, or an [`Arc`] of one).
+///
+/// Each bound is moved down to the highest value of the bucket at or below it (values below
+/// 128 are their own buckets and do not move; above, a bound moves by less than 1/64), so
+/// that every `le` count is exact for the bound it is labelled with; [`bounds`] says where
+/// they went.
+///
+/// [`bounds`]: ClassicHistogram::bounds
+///
+/// ```
+/// use shardstat::{prometheus::{self, ClassicHistogram}, Histogram};
+///
+/// static LATENCY_US: Histogram = Histogram::new();
+/// let mut registry = prometheus_client::registry::Registry::default();
+/// let exported = ClassicHistogram::new(&LATENCY_US, [10, 100, 1_000, 10_000])?;
+/// assert_eq!(exported.bounds(), [10, 100, 999, 9_983]);
+/// prometheus::register(&mut registry, "latency_us", "Request latency.", exported)?;
+/// LATENCY_US.record(50);
+/// LATENCY_US.record(5_000);
+/// let text = prometheus::encode_text(&registry);
+/// assert!(text.contains("latency_us_bucket{le=\"100.0\"} 1"));
+/// assert!(text.contains("latency_us_bucket{le=\"+Inf\"} 2"));
+/// assert!(ClassicHistogram::new(&LATENCY_US, [5, 5]).is_err());
+/// # Ok::<(), prometheus::MetricError>(())
+/// ```
+#[derive(Debug)]
+pub struct ClassicHistogram<H> {
+    histogram: H,
+    bounds: Vec<u64>,
+}
+
+impl<H: std::ops::Deref<Target = Histogram>> ClassicHistogram<H> {
+    /// `histogram` exported at `bounds` (in the histogram's unit), each moved down to a
+    /// bucket boundary.
+    ///
+    /// # Errors
+    /// [`MetricError::InvalidBuckets`] if `bounds` is empty or, once moved, not strictly
+    /// increasing (two bounds within one bucket).
+    ///
+    /// ```
+    /// static H: shardstat::Histogram = shardstat::Histogram::new();
+    /// let err = shardstat::prometheus::ClassicHistogram::new(&H, []).unwrap_err();
+    /// assert!(err.to_string().contains("no bounds"));
+    /// ```
+    pub fn new(histogram: H, bounds: impl IntoIterator<Item = u64>) -> Result<Self, MetricError> {
+        let bounds: Vec<u64> = bounds
+            .into_iter()
+            .map(crate::histogram::boundary_at_or_below)
+            .collect();
+        if bounds.is_empty() {
+            return Err(MetricError::InvalidBuckets {
+                reason: "no bounds given (+Inf is always added)".into(),
+            });
+        }
+        if let Some(pair) = bounds.windows(2).find(|w| w[0] >= w[1]) {
+            return Err(MetricError::InvalidBuckets {
+                reason: format!(
+                    "bounds must increase strictly, once moved to bucket boundaries: {} is \
+                     followed by {}",
+                    pair[0], pair[1]
+                ),
+            });
+        }
+        Ok(ClassicHistogram { histogram, bounds })
+    }
+
+    /// The bounds exported, after moving each to a bucket boundary.
+    ///
+    /// ```
+    /// static H: shardstat::Histogram = shardstat::Histogram::new();
+    /// let e = shardstat::prometheus::ClassicHistogram::new(&H, [1, 127, 129, 1_000_000])?;
+    /// assert_eq!(e.bounds(), [1, 127, 129, 999_423]);
+    /// # Ok::<(), shardstat::prometheus::MetricError>(())
+    /// ```
+    pub fn bounds(&self) -> &[u64] {
+        &self.bounds
+    }
+}
+
+impl<H: std::ops::Deref<Target = Histogram> + Send + Sync + fmt::Debug + 'static> EncodeMetric
+    for ClassicHistogram<H>
+{
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), fmt::Error> {
+        encode_histogram(&mut encoder, &self.histogram.snapshot(), &self.bounds, 1.0)
+    }
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
     }
 }

@@ -495,6 +495,11 @@ pub fn update<R>(seq: &AtomicU64, f: impl FnOnce() -> R) -> R {
         even: u64,
     }
     impl Drop for Close<'_> {
+        // Out of line, on purpose: inlining it puts the closing store right behind the
+        // opening one, and `Histogram::record` then ran at 129 M/s at 2 threads against 169
+        // with the call (same run, this AMD machine; docs/performance.md). The call is what
+        // the compiler chose before this attribute was written down.
+        #[inline(never)]
         fn drop(&mut self) {
             // Release: everything written inside the bracket happens-before a reader that
             // sees the even value.

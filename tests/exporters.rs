@@ -63,6 +63,37 @@ fn every_type_encodes_with_its_metric_type_and_value() {
     );
 }
 
+/// A histogram exports as a classic histogram: cumulative counts exact at its bounds (bucket
+/// boundaries), `+Inf` = count, and the sum.
+#[test]
+fn a_histogram_exports_cumulative_buckets_exact_at_its_bounds() {
+    static SIZES: shardstat::Histogram = shardstat::Histogram::new();
+    let mut r = Registry::default();
+    prometheus::register(&mut r, "sizes", "Sizes.", &SIZES).unwrap();
+    for v in [0, 1, 2, 3, 100, 4095, 4096, 1 << 40] {
+        SIZES.record(v);
+    }
+    let text = prometheus::encode_text(&r);
+    assert!(text.contains("# TYPE sizes histogram"), "{text}");
+    let at = |le: &str| sample(&text, &format!("sizes_bucket{{le=\"{le}\"}}"));
+    assert_eq!(at("0.0").as_deref(), Some("1"));
+    assert_eq!(at("3.0").as_deref(), Some("4"));
+    assert_eq!(at("127.0").as_deref(), Some("5"));
+    assert_eq!(
+        at("4095.0").as_deref(),
+        Some("6"),
+        "4095 is a boundary: exact"
+    );
+    assert_eq!(at("8191.0").as_deref(), Some("7"));
+    assert_eq!(at("+Inf").as_deref(), Some("8"));
+    assert_eq!(sample(&text, "sizes_count").as_deref(), Some("8"));
+    let sum = (1u64 << 40) + 4096 + 4095 + 100 + 6;
+    assert_eq!(
+        sample(&text, "sizes_sum").as_deref(),
+        Some(format!("{}.0", sum).as_str())
+    );
+}
+
 #[test]
 fn a_group_exports_every_field_with_its_docs_and_labels_from_one_snapshot() {
     let mut r = Registry::default();
@@ -162,7 +193,19 @@ fn the_metrics_recorder_counts_sharded_and_absolute_never_goes_back() {
         g.set(20.5);
         g.increment(1.0);
         g.decrement(0.25);
-        metrics::histogram!("latency").record(3.0);
+        let latency = metrics::histogram!("latency_seconds", "route" => "/a");
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let latency = latency.clone();
+                s.spawn(move || {
+                    for i in 1..=250 {
+                        latency.record(0.001 * (i + 250 * t) as f64); // 1 ms .. 1 s
+                    }
+                });
+            }
+        });
+        latency.record(-1.0); // cannot be recorded: counted, reported
+        latency.record(f64::NAN);
     });
     let text = recorder.render();
     assert_eq!(
@@ -170,10 +213,30 @@ fn the_metrics_recorder_counts_sharded_and_absolute_never_goes_back() {
         Some("100000")
     );
     assert_eq!(sample(&text, "temperature").as_deref(), Some("21.25"));
+    // The histogram: every recorded value, its quantiles within 1/128, rendered as a
+    // classic histogram whose +Inf bucket and count are the values recorded.
+    let snap = recorder
+        .histogram_snapshot("latency_seconds", &[("route", "/a")])
+        .expect("the histogram was registered");
+    assert_eq!(snap.count(), 1000);
+    let p99 = snap.p99().unwrap() as f64 * 1e-9;
+    assert!((p99 - 0.990).abs() <= 0.990 / 128.0, "p99 {p99}");
+    assert_eq!(
+        sample(&text, "latency_seconds_count{route=\"/a\"}").as_deref(),
+        Some("1000")
+    );
+    assert_eq!(
+        sample(&text, "latency_seconds_bucket{le=\"+Inf\",route=\"/a\"}")
+            .or_else(|| sample(&text, "latency_seconds_bucket{route=\"/a\",le=\"+Inf\"}"))
+            .as_deref(),
+        Some("1000"),
+        "{text}"
+    );
     assert!(recorder
         .problems()
         .iter()
-        .any(|p| p.contains("histogram \"latency\"")));
+        .any(|p| p
+            .contains("histogram \"latency_seconds\"{route=\"/a\"} could not record 2 value(s)")));
     assert!(
         !recorder.problems().iter().any(|p| p.contains("jobs_total")),
         "a counter's _total suffix is dropped without complaint"
@@ -260,7 +323,14 @@ fn promtool_accepts_the_exposition() {
     metrics::with_local_recorder(&recorder, || {
         metrics::describe_counter!("promtool_jobs", "Jobs.");
         metrics::counter!("promtool_jobs", "queue" => "a").increment(1);
+        metrics::describe_histogram!("promtool_latency_seconds", "Latency.");
+        metrics::histogram!("promtool_latency_seconds", "route" => "/a").record(0.003);
     });
+    static H: shardstat::Histogram = shardstat::Histogram::new();
+    H.record(4096);
+    prometheus::register(&mut r, "promtool_sizes", "Sizes.", &H).unwrap();
+    let classic = prometheus::ClassicHistogram::new(&H, [1_000, 10_000]).unwrap();
+    prometheus::register(&mut r, "promtool_sizes_coarse", "Sizes.", classic).unwrap();
     r.register_collector(Box::new(recorder.collector()));
     let text = prometheus::encode_prometheus_text(&r);
     let promtool = std::process::Command::new("promtool")

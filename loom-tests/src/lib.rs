@@ -237,6 +237,32 @@ pub mod models {
         });
     }
 
+    /// The main thread records 2, then 5 and 9 (two more pages) while a spawned thread takes a
+    /// snapshot: it sees the first record, the second, or all three — each with its bucket,
+    /// count and sum together.
+    /// `record` is the record under test (the real one, or the control's).
+    pub fn a_histogram_snapshot_never_sees_half_a_record(record: fn(&shardstat::Histogram, u64)) {
+        loom::model(move || {
+            let h = Arc::new(shardstat::Histogram::new());
+            h.record(2); // this thread's header and chunk copies exist before the race
+            let reader = {
+                let h = h.clone();
+                thread::spawn(move || {
+                    let snap = h.snapshot();
+                    let buckets: u64 = snap.buckets().map(|b| b.count).sum();
+                    (snap.count(), snap.sum(), buckets)
+                })
+            };
+            record(&h, 5);
+            record(&h, 9);
+            assert_one_of(
+                reader.join().unwrap(),
+                &[(1, 2, 1), (2, 7, 2), (3, 16, 3)],
+                "a snapshot saw half a record",
+            );
+        });
+    }
+
     /// A read concurrent with `set` sees it wholly or not at all: before the set it reads
     /// the old world (1), after it the new (100, then 110 once the post-set add lands). A
     /// read that combined the old base with the add made after the set returned (11) would

@@ -26,6 +26,16 @@ fn percpu_add_without_a_section_loses_adds() {
     models::three_writers_two_sharing_a_shard_are_exact::<UnrestartableCounter>();
 }
 
+/// A histogram record without its sequence bracket: a snapshot sees its bucket without its
+/// count and sum.
+#[test]
+#[should_panic(expected = "a snapshot saw half a record")]
+fn histogram_record_without_its_bracket_is_seen_in_half() {
+    models::a_histogram_snapshot_never_sees_half_a_record(
+        shardstat::__private::histogram::record_unbracketed,
+    );
+}
+
 /// A reset that zeroes shards in place races with the owner's load and store, and brings
 /// back an add made before the reset.
 #[test]

@@ -22,6 +22,7 @@
 //! operations alone on the same threads to show what the counters themselves cost.
 
 use shardstat::migration::{MigrationSnapshot, MigrationStats, RateSample, RateTracker};
+use shardstat::{Histogram, HistogramSnapshot};
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -542,13 +543,22 @@ enum Job {
 /// One multifd sender: honours the rate limit page by page (the check is cheap enough to
 /// make per page), detects zero pages, copies normal ones to the destination, counts.
 /// Returns the number of per-page counter operations it made (for the replay).
-fn run_sender<S: Stats>(stats: &S, src: &Ram, dst: &Ram, jobs: Receiver<Job>) -> u64 {
+/// Also records each packet's send time (from its first page to its last, rate-limit waits
+/// included) into `send_time`, in ns.
+fn run_sender<S: Stats>(
+    stats: &S,
+    src: &Ram,
+    dst: &Ram,
+    jobs: Receiver<Job>,
+    send_time: &Histogram,
+) -> u64 {
     let counter = stats.sender();
     let mut ops = 0u64;
     let mut buffer = vec![0u64; WORDS_PER_PAGE];
     for job in jobs {
         match job {
             Job::Packet(pages, phase) => {
+                let started = Instant::now();
                 for page in pages {
                     while stats.rate_limit_exceeded() {
                         std::thread::sleep(Duration::from_micros(500));
@@ -567,6 +577,7 @@ fn run_sender<S: Stats>(stats: &S, src: &Ram, dst: &Ram, jobs: Receiver<Job>) ->
                 }
                 counter.packet(phase);
                 ops += 1;
+                send_time.record(started.elapsed().as_nanos() as u64);
             }
             Job::Flush(done) => {
                 let _ = done.send(());
@@ -589,6 +600,10 @@ struct Outcome {
     guest_dirtied: u64,
     verified: bool,
     counter_ops: Vec<u64>,
+    /// Each packet's send time, ns.
+    send_time: HistogramSnapshot,
+    /// Each pass's expected downtime (the dirty bytes left over the bandwidth), µs.
+    downtime_estimates: HistogramSnapshot,
 }
 
 /// Pages dirtied per second, over periods of at least a second (or the whole run, if
@@ -702,6 +717,7 @@ fn migrate<S: Stats>(config: &Config, stats: &S, quiet: bool) -> Outcome {
     }
     stats.start(config.max_bandwidth / 10); // bytes per 100 ms window
     let guest_stop = AtomicBool::new(false);
+    let (send_time, downtime_estimates) = (Histogram::new(), Histogram::new());
     let progress = Progress {
         tty: std::io::stderr().is_terminal(),
         last_line: Instant::now() - Duration::from_secs(1),
@@ -715,8 +731,11 @@ fn migrate<S: Stats>(config: &Config, stats: &S, quiet: bool) -> Outcome {
                 // One packet in flight per channel beyond the one being sent, as in QEMU's
                 // multifd: the rate check sees bytes when they are sent, not queued.
                 let (tx, rx) = sync_channel::<Job>(0);
-                let (stats, src, dst) = (stats, &src, &dst);
-                (tx, s.spawn(move || run_sender(stats, src, dst, rx)))
+                let (stats, src, dst, send_time) = (stats, &src, &dst, &send_time);
+                (
+                    tx,
+                    s.spawn(move || run_sender(stats, src, dst, rx, send_time)),
+                )
             })
             .unzip();
         let setup = started.elapsed();
@@ -798,6 +817,7 @@ fn migrate<S: Stats>(config: &Config, stats: &S, quiet: bool) -> Outcome {
             stats.dirty_sync(dirty_pages * PAGE_SIZE, rate.add(logged, false));
             let bandwidth = clock.last.bandwidth_bytes_per_ms.max(1e-9);
             let expected = (dirty_pages * PAGE_SIZE) as f64 / bandwidth;
+            downtime_estimates.record((expected * 1000.0).min(u64::MAX as f64) as u64);
             if expected <= DOWNTIME_LIMIT_MS || config.max_bandwidth == 0 && pass >= 3 {
                 converged = true;
                 break;
@@ -843,6 +863,8 @@ fn migrate<S: Stats>(config: &Config, stats: &S, quiet: bool) -> Outcome {
             guest_dirtied,
             verified,
             counter_ops,
+            send_time: send_time.snapshot(),
+            downtime_estimates: downtime_estimates.snapshot(),
         }
     })
 }
@@ -885,6 +907,7 @@ fn report_json(config: &Config, o: &Outcome, stats_name: &str) -> String {
         "{{\"status\": \"completed\", \"stats\": \"{stats_name}\", \"total-time\": {}, \
          \"downtime\": {}, \"setup-time\": {}, \"expected-downtime\": {:.0}, \
          \"passes\": {}, \"converged\": {}, \"verified\": {}, \"channels\": {}, \
+         \"packet-send-time-us\": {}, \"expected-downtime-per-pass-ms\": {}, \
          \"ram\": {{{}}}}}",
         o.total.as_millis(),
         o.downtime.as_millis(),
@@ -894,7 +917,31 @@ fn report_json(config: &Config, o: &Outcome, stats_name: &str) -> String {
         o.converged,
         o.verified,
         config.channels,
+        distribution_json(&o.send_time, 1e3),
+        distribution_json(&o.downtime_estimates, 1e3),
         ram.join(", ")
+    )
+}
+
+/// A distribution as JSON: its count, and p50/p99 divided by `per_unit`.
+fn distribution_json(snap: &HistogramSnapshot, per_unit: f64) -> String {
+    let q = |q: f64| snap.quantile(q).map_or(0.0, |v| v as f64 / per_unit);
+    format!(
+        "{{\"count\": {}, \"p50\": {:.3}, \"p99\": {:.3}}}",
+        snap.count(),
+        q(0.5),
+        q(0.99)
+    )
+}
+
+/// A distribution as text: p50 and p99 divided by `per_unit`, with `unit`.
+fn distribution_text(snap: &HistogramSnapshot, per_unit: f64, unit: &str) -> String {
+    let q = |q: f64| snap.quantile(q).map_or(0.0, |v| v as f64 / per_unit);
+    format!(
+        "p50 {:.1} {unit}, p99 {:.1} {unit} (of {})",
+        q(0.5),
+        q(0.99),
+        snap.count()
     )
 }
 
@@ -917,6 +964,11 @@ fn report_text(config: &Config, o: &Outcome, stats_name: &str) {
         },
         config.channels,
         o.guest_dirtied
+    );
+    println!(
+        "packet send time: {}   expected downtime per pass: {}",
+        distribution_text(&o.send_time, 1e3, "µs"),
+        distribution_text(&o.downtime_estimates, 1e3, "ms"),
     );
     println!("ram:");
     for (k, v) in report_fields(config, o) {

@@ -269,6 +269,22 @@ impl Engine {
         });
     }
 
+    /// Calls `f` with each shard index that has a copy of the chunk of the run at `location`,
+    /// and the run's first cell in that copy, in shard-index order. Nothing for location 0.
+    /// (For a reader that must find the same shard's copies of other runs: see
+    /// [`existing_copy`](Self::existing_copy).)
+    #[inline]
+    pub(crate) fn for_each_shard(&self, location: u64, mut f: impl FnMut(usize, *const AtomicU64)) {
+        if location == 0 {
+            return;
+        }
+        let offset = offset_of(location);
+        self.copies[slot_of(location)].for_each_indexed(|shard, base| {
+            // `wrapping_add` keeps this safe; the run's offset is inside the chunk.
+            f(shard, base.cast_const().wrapping_add(offset));
+        });
+    }
+
     /// Clears the run in every arena and returns it to the allocator.
     ///
     /// The caller guarantees that nothing writes or reads the run any more: every write to

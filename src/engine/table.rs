@@ -78,11 +78,17 @@ impl CopyTable {
     /// Calls `f` with every copy (non-null entry), in shard order.
     #[inline]
     pub(crate) fn for_each(&self, mut f: impl FnMut(*mut AtomicU64)) {
-        for entry in self.array() {
+        self.for_each_indexed(|_, copy| f(copy));
+    }
+
+    /// Calls `f` with every shard index that has a copy, and the copy, in shard order.
+    #[inline]
+    pub(crate) fn for_each_indexed(&self, mut f: impl FnMut(usize, *mut AtomicU64)) {
+        for (shard, entry) in self.array().iter().enumerate() {
             // Acquire: pairs with the Release that set the entry (the copy's zeroing).
             let copy = entry.load(Ordering::Acquire);
             if !copy.is_null() {
-                f(copy);
+                f(shard, copy);
             }
         }
     }

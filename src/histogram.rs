@@ -1,0 +1,731 @@
+//! [`Histogram`]: a distribution of `u64` values — latencies, sizes — recorded at counter
+//! speed into log-linear buckets, with quantiles exact to the bucket.
+//!
+//! # Buckets
+//! Values below 128 have a bucket each. Above, every power of two is split into 64 equal
+//! buckets (HdrHistogram's layout with two significant decimal digits; Prometheus native
+//! histograms use the same idea): bucket `[low, high]` has `high − low + 1 = low / 64`
+//! values at most, and is reported by its midpoint, which is within **1/128 (0.79 %)** of
+//! every value in it. 3,776 buckets cover all of `u64`, `0` and `u64::MAX` included.
+//!
+//! # Memory: pages, taken on first use
+//! The buckets are grouped in 59 **pages** of 64 — the values below 64, those below 128, and
+//! one page per power of two above. A page is a run of 64 cells in the engine (§2 of
+//! `docs/design.md`), taken the first time any thread records a value in its range: 512
+//! bytes per thread that records there. Latencies between 1 µs and 1 ms (in ns: 10 powers of
+//! two) cost a recording thread 10 pages, 5 KiB; a size that is always 4 KiB, one page.
+//! Beside them, a 2-cell header per thread: the shard's sequence word and sum.
+//!
+//! # Consistency
+//! A record adds 1 to its bucket and the value to the sum (the count is the buckets' sum),
+//! inside a
+//! per-shard sequence bracket (as a stat group's `update` step): a snapshot retries a shard
+//! whose bracket is open or changed, so it never shows a record in half. `reset` is exact
+//! (as a group reset): it waits for open brackets under the histogram's version lock and
+//! subtracts what it counted through per-bucket bases, never writing a shard.
+
+use crate::engine::{self, engine, offset_of};
+use crate::sharded::{add_owned, update, Sharded};
+use crate::sync::{self, wait_step, AtomicPtr, AtomicU64, Ordering};
+use std::fmt;
+use std::ptr;
+
+/// Sub-bucket bits: 64 buckets per power of two (2 under loom, to keep models small).
+const SUB_BITS: u32 = if sync::MODEL { 1 } else { 6 };
+/// Buckets per page, and per power of two above the linear range.
+const SUB: usize = 1 << SUB_BITS;
+/// Pages: two for the linear range (values below `2 × SUB`), one per power of two above.
+const PAGES: usize = 65 - SUB_BITS as usize;
+/// Every bucket.
+const BUCKETS: usize = PAGES * SUB;
+
+/// The page and the bucket inside it that `value` falls in.
+#[inline(always)]
+fn page_and_slot(value: u64) -> (usize, usize) {
+    if value < 2 * SUB as u64 {
+        ((value >> SUB_BITS) as usize, value as usize & (SUB - 1))
+    } else {
+        let top = 63 - value.leading_zeros(); // ≥ SUB_BITS + 1
+        (
+            (top - SUB_BITS + 1) as usize,
+            (value >> (top - SUB_BITS)) as usize & (SUB - 1),
+        )
+    }
+}
+
+/// The lowest and highest value of bucket `index` (`page × SUB + slot`).
+fn bounds(index: usize) -> (u64, u64) {
+    let (page, slot) = (index / SUB, index % SUB);
+    if page < 2 {
+        return (index as u64, index as u64);
+    }
+    let shift = page as u32 - 1; // = top − SUB_BITS, where top = page + SUB_BITS − 1
+    let low = ((SUB + slot) as u64) << shift;
+    (low, low + ((1u64 << shift) - 1))
+}
+
+/// The value a bucket reports: its midpoint (exact below 128).
+fn representative(index: usize) -> u64 {
+    let (low, high) = bounds(index);
+    low + (high - low) / 2
+}
+
+/// The largest bucket boundary at or below `value`: `value` itself if it is the highest
+/// value of its bucket, else the highest value of the bucket before (at most 1/64 lower). A
+/// count of the values `≤` a boundary is exact.
+#[cfg(feature = "prometheus-client")]
+pub(crate) fn boundary_at_or_below(value: u64) -> u64 {
+    let (page, slot) = page_and_slot(value);
+    let (low, high) = bounds(page * SUB + slot);
+    if value == high {
+        high
+    } else {
+        low - 1 // low > 0: bucket 0 is [0, 0]
+    }
+}
+
+/// A distribution of `u64` values, sharded per thread: [`record`](Histogram::record) is a few
+/// adds to the calling thread's cells, with no locked instruction; [`snapshot`] gives the
+/// count, sum, min, max and any quantile, each within 1/128 of the exact one.
+///
+/// [`snapshot`]: Histogram::snapshot
+///
+/// # Semantics
+/// 1. **Quantiles exact to the bucket**: a snapshot's `quantile(q)` is the midpoint of the
+///    bucket that holds the exact nearest-rank quantile of the recorded values, so it is
+///    within [`MAX_RELATIVE_ERROR`](Histogram::MAX_RELATIVE_ERROR) of it (exact below 128);
+///    the same for `min` and `max`. `count` and `sum` (wrapping) are exact.
+/// 2. **Nothing lost, nothing counted twice**, as for [`Counter`](crate::Counter).
+/// 3. **A snapshot never shows a record in half**: each record's bucket and sum are seen
+///    together or not at all (so are count and sum: the count is the buckets' sum).
+/// 4. **Exact, race-free `reset`**: a record concurrent with it counts wholly after it or
+///    not at all.
+///
+/// # Memory
+/// 16 bytes per recording thread, plus 512 bytes per thread for each power of two (page)
+/// its values fall in (module docs). The `Histogram` itself is 520 bytes.
+///
+/// # Example
+/// ```
+/// use shardstat::Histogram;
+///
+/// static SEND_LATENCY_NS: Histogram = Histogram::new();
+///
+/// std::thread::scope(|s| {
+///     for t in 0..4u64 {
+///         s.spawn(move || {
+///             for i in 1..=1000 {
+///                 SEND_LATENCY_NS.record(1_000 * i + t);
+///             }
+///         });
+///     }
+/// });
+/// let snap = SEND_LATENCY_NS.snapshot();
+/// assert_eq!(snap.count(), 4000);
+/// let p99 = snap.quantile(0.99).unwrap();
+/// assert!((p99 as f64 - 990_000.0).abs() <= 990_000.0 * shardstat::Histogram::MAX_RELATIVE_ERROR);
+/// ```
+pub struct Histogram {
+    /// Cell 0 of each shard's copy: its sequence word (odd inside a record); cell 1 the sum
+    /// (the count is the buckets' sum). Global 1: the sum's base after a reset. Its `version` lock
+    /// serialises resets, and snapshots retry around them.
+    header: Sharded<2>,
+    /// Per page: the location of its run of `SUB` cells (0 until a value in its range is
+    /// recorded), as a counter's.
+    pages: [AtomicU64; PAGES],
+    /// Bit `p`: page `p` has been recorded into, so readers visit only the pages in use.
+    used: AtomicU64,
+    /// The buckets' bases after the first reset (`BUCKETS` cells), null before.
+    bases: AtomicPtr<AtomicU64>,
+}
+
+impl Histogram {
+    /// How far a reported value (a quantile, `min`, `max`) can be from the exact one,
+    /// relative to it: 1/128. Values below 128 are exact.
+    ///
+    /// ```
+    /// assert_eq!(shardstat::Histogram::MAX_RELATIVE_ERROR, 1.0 / 128.0);
+    /// ```
+    pub const MAX_RELATIVE_ERROR: f64 = 1.0 / (2u64 << SUB_BITS) as f64;
+
+    sync::const_fn! {
+        /// An empty histogram; takes no memory until the first record. `const`, so it can
+        /// be a `static`.
+        ///
+        /// ```
+        /// static SIZES: shardstat::Histogram = shardstat::Histogram::new();
+        /// assert_eq!(SIZES.snapshot().count(), 0);
+        /// ```
+        pub fn new() -> Self {
+            Histogram {
+                header: Sharded::new(),
+                pages: sync::repeat![AtomicU64::new(0); PAGES],
+                used: AtomicU64::new(0),
+                bases: AtomicPtr::new(ptr::null_mut()),
+            }
+        }
+    }
+
+    /// Records `value`: adds 1 to its bucket and `value` to the sum, in the
+    /// calling thread's cells, as one step that snapshots see whole.
+    ///
+    /// ```
+    /// let h = shardstat::Histogram::new();
+    /// h.record(0);
+    /// h.record(u64::MAX);
+    /// let snap = h.snapshot();
+    /// assert_eq!(snap.min(), Some(0));
+    /// // u64::MAX is reported by its bucket's midpoint, within 1/128 of it.
+    /// assert!(snap.max().unwrap() >= u64::MAX - (u64::MAX >> 7));
+    /// ```
+    #[inline]
+    pub fn record(&self, value: u64) {
+        let (page, slot) = page_and_slot(value);
+        let header = self.header.own();
+        let bucket = self.own_page(page).wrapping_add(slot);
+        update(&header[0], || {
+            // SAFETY: `bucket` is cell `slot` (< SUB) of this page's run in the calling
+            // thread's copy (`own_page`): a live cell only this thread writes.
+            add_owned(unsafe { &*bucket }, 1);
+            add_owned(&header[1], value);
+        });
+    }
+
+    /// Page `page`'s copy for a thread whose cache does not have it: sets the page's bit in
+    /// `used` first if the page has no run yet, then takes the run and the copy.
+    ///
+    /// Why every record a snapshot counts has its page's bit visible to that snapshot: the
+    /// bit is set before the page's location is assigned (`Release`), and every record into
+    /// the page loaded that location (`Acquire`) before its bracket, so the bit's setting
+    /// happened-before the record, which happened-before the snapshot's load of `used`.
+    #[cold]
+    #[inline(never)]
+    fn own_page_slow(&self, page: usize) -> *const AtomicU64 {
+        let location = &self.pages[page];
+        // Relaxed: a hint; racing first records both set the bit, which is idempotent.
+        if location.load(Ordering::Relaxed) == 0 {
+            // Relaxed: ordered before the location's `Release` store (`Engine::assign`) by
+            // program order and the engine's mutex.
+            self.used.fetch_or(1 << page, Ordering::Relaxed);
+        }
+        engine::own_slow(location, SUB)
+    }
+
+    /// The first cell of page `page`'s run in the calling thread's copy, taking the run and
+    /// the copy if needed (as `Sharded::own`).
+    #[inline(always)]
+    fn own_page(&self, page: usize) -> *const AtomicU64 {
+        let location = &self.pages[page];
+        // Acquire: as `Sharded::cached_first` — a reused run's clearing happens-before this
+        // thread's first load of its cells.
+        match engine::own_cached(location.load(Ordering::Acquire)) {
+            Some(first) => first,
+            None => self.own_page_slow(page),
+        }
+    }
+
+    /// Every recorded value's bucket, the count and the sum, since the last reset: each
+    /// record seen whole or not at all. Reads the header and the pages in use of every
+    /// thread that has recorded.
+    ///
+    /// ```
+    /// let h = shardstat::Histogram::new();
+    /// for v in [10, 20, 30, 1_000_000] {
+    ///     h.record(v);
+    /// }
+    /// let snap = h.snapshot();
+    /// assert_eq!((snap.count(), snap.sum()), (4, 1_000_060));
+    /// assert_eq!(snap.quantile(0.5), Some(20));
+    /// ```
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        let location = self.header.location();
+        self.header.read_stable(|| {
+            let mut totals = self.shards_total(location);
+            // Relaxed: inside `read_stable`, ordered by its Acquire load and fence.
+            totals.sum = totals
+                .sum
+                .wrapping_add(self.header.global(1).load(Ordering::Relaxed));
+            // Acquire: pairs with the Release that published the bases (under the version
+            // lock, so a reader that sees them also sees the lock's even version after).
+            let bases = self.bases.load(Ordering::Acquire);
+            if !bases.is_null() {
+                totals.pages = u64::MAX; // a base may be non-zero on any page
+                for (i, total) in totals.buckets.iter_mut().enumerate() {
+                    // SAFETY: a non-null `bases` points to `BUCKETS` live cells, freed only
+                    // by `Drop` (`&mut self`).
+                    let base = unsafe { &*bases.add(i) };
+                    *total = total.wrapping_add(base.load(Ordering::Relaxed));
+                }
+            }
+            totals.into_snapshot()
+        })
+    }
+
+    /// Forgets every value recorded so far, exactly: a record concurrent with the reset is
+    /// counted wholly after it or not at all. Never writes a shard (it sets bases), and waits
+    /// only for records in flight.
+    ///
+    /// ```
+    /// let h = shardstat::Histogram::new();
+    /// h.record(5);
+    /// h.reset();
+    /// h.record(7);
+    /// let snap = h.snapshot();
+    /// assert_eq!((snap.count(), snap.sum(), snap.min()), (1, 7, Some(7)));
+    /// ```
+    pub fn reset(&self) {
+        let location = self.header.location();
+        self.header.write_locked(|| {
+            let counted = self.shards_total(location);
+            // Relaxed, all: under the version lock, published by its Release.
+            self.header
+                .global(1)
+                .store(counted.sum.wrapping_neg(), Ordering::Relaxed);
+            let bases = self.bases_for_reset();
+            for (i, total) in counted.buckets.iter().enumerate() {
+                // SAFETY: `bases` points to `BUCKETS` live cells (`bases_for_reset`).
+                let base = unsafe { &*bases.add(i) };
+                base.store(total.wrapping_neg(), Ordering::Relaxed);
+            }
+        });
+    }
+
+    /// The bucket bases, allocated (zero) at the first reset. Under the version lock.
+    fn bases_for_reset(&self) -> *mut AtomicU64 {
+        // Relaxed: only resets store it, and they hold the version lock.
+        let bases = self.bases.load(Ordering::Relaxed);
+        if !bases.is_null() {
+            return bases;
+        }
+        let fresh = Box::into_raw(sync::zeroed_atomics(BUCKETS)).cast::<AtomicU64>();
+        // Release: a snapshot that loads the pointer (Acquire) sees the zeroed cells.
+        self.bases.store(fresh, Ordering::Release);
+        fresh
+    }
+
+    /// Every shard's header and buckets, each shard read between its records (waiting while
+    /// one is in flight), without the bases.
+    fn shards_total(&self, location: u64) -> Totals {
+        let mut totals = Totals {
+            buckets: vec![0; BUCKETS],
+            pages: 0,
+            sum: 0,
+        };
+        // The cells of the shard being read, at their bucket index.
+        let mut scratch = vec![0u64; BUCKETS];
+        let mut read: Vec<usize> = Vec::with_capacity(PAGES);
+        engine().for_each_shard(location, |shard, first| {
+            // SAFETY: `first` starts this histogram's 3-cell header run in shard `shard`'s
+            // live copy of its chunk (`for_each_shard`).
+            let header = unsafe { &*first.cast::<[AtomicU64; 2]>() };
+            let mut step = 0;
+            let sum = loop {
+                // Acquire: pairs with the Release that closed the shard's last record.
+                let before = header[0].load(Ordering::Acquire);
+                if before & 1 == 1 {
+                    wait_step(&mut step);
+                    continue;
+                }
+                read.clear();
+                // Relaxed: loaded after the shard's sequence word (Acquire), so the setting of
+                // the bit of every page a counted record wrote happened-before this load
+                // (`own_page_slow`), which therefore sees it.
+                let mut used = self.used.load(Ordering::Relaxed);
+                while used != 0 {
+                    let page = used.trailing_zeros() as usize;
+                    used &= used - 1;
+                    // Acquire: as in `own_page` (a reused run's clearing); the record's own
+                    // load of it happened-before, so this one sees it (coherence).
+                    let location = self.pages[page].load(Ordering::Acquire);
+                    let base = engine().existing_copy(location, shard);
+                    if location == 0 || base.is_null() {
+                        continue;
+                    }
+                    let cells = base.wrapping_add(offset_of(location));
+                    for slot in 0..SUB {
+                        // SAFETY: cell `slot` of the page's run in shard `shard`'s live copy.
+                        let cell = unsafe { &*cells.add(slot) };
+                        // Acquire: the seqlock reader's fence, as in `read_consistent`: a
+                        // cell written inside a record synchronises with its release fence,
+                        // so the recheck below sees the odd (or a later) sequence word.
+                        scratch[page * SUB + slot] = cell.load(Ordering::Acquire);
+                    }
+                    read.push(page);
+                }
+                let sum = header[1].load(Ordering::Acquire);
+                if header[0].load(Ordering::Relaxed) == before {
+                    break sum;
+                }
+                wait_step(&mut step);
+            };
+            for &page in &read {
+                let cells = page * SUB..(page + 1) * SUB;
+                for (total, &cell) in totals.buckets[cells.clone()]
+                    .iter_mut()
+                    .zip(&scratch[cells])
+                {
+                    *total = total.wrapping_add(cell);
+                }
+                totals.pages |= 1 << page;
+            }
+            totals.sum = totals.sum.wrapping_add(sum);
+        });
+        totals
+    }
+}
+
+sync::model_only! {
+    /// `Histogram::record` without its sequence bracket: the bug the loom suite's histogram
+    /// control must catch (a snapshot sees a bucket without its count and sum).
+    pub fn record_unbracketed(histogram: &Histogram, value: u64) {
+        let (page, slot) = page_and_slot(value);
+        let header = histogram.header.own();
+        let bucket = histogram.own_page(page).wrapping_add(slot);
+        // SAFETY: as in `record`.
+        add_owned(unsafe { &*bucket }, 1);
+        add_owned(&header[1], value);
+    }
+}
+
+/// Buckets, count and sum being added up.
+struct Totals {
+    buckets: Vec<u64>,
+    /// Bit `p`: some shard had page `p` (the others' buckets are 0, bases aside).
+    pages: u64,
+    sum: u64,
+}
+
+impl Totals {
+    fn into_snapshot(self) -> HistogramSnapshot {
+        let buckets: Vec<(u32, u64)> = (0..PAGES)
+            .filter(|&page| self.pages & (1 << page) != 0)
+            .flat_map(|page| page * SUB..(page + 1) * SUB)
+            .filter(|&i| self.buckets[i] != 0)
+            .map(|i| (i as u32, self.buckets[i]))
+            .collect();
+        HistogramSnapshot {
+            count: buckets.iter().fold(0u64, |n, &(_, b)| n.wrapping_add(b)),
+            sum: self.sum,
+            buckets,
+        }
+    }
+}
+
+impl Drop for Histogram {
+    fn drop(&mut self) {
+        if sync::unwinding_model() {
+            return;
+        }
+        for location in &mut self.pages {
+            let location = sync::u64_get_mut(location);
+            if location != 0 {
+                // `&mut self`: every record happened-before this drop.
+                engine().free(location, SUB);
+            }
+        }
+        // Relaxed: `&mut self`, no other thread uses the histogram.
+        let bases = self.bases.load(Ordering::Relaxed);
+        if !bases.is_null() {
+            // SAFETY: allocated in `bases_for_reset` as a `Box<[AtomicU64]>` of `BUCKETS`
+            // cells, freed once, here, with nothing using it after.
+            drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(bases, BUCKETS)) });
+        }
+    }
+}
+
+impl Default for Histogram {
+    /// An empty histogram.
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Histogram {
+    /// Shows the count and the median: `Histogram { count: 3, p50: Some(20) }`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let snap = self.snapshot();
+        f.debug_struct("Histogram")
+            .field("count", &snap.count())
+            .field("p50", &snap.quantile(0.5))
+            .finish()
+    }
+}
+
+/// A [`Histogram`]'s values at one moment: count, sum, and every non-empty bucket.
+///
+/// ```
+/// let h = shardstat::Histogram::new();
+/// h.record(3);
+/// h.record(3);
+/// h.record(1_000);
+/// let snap = h.snapshot();
+/// let buckets: Vec<_> = snap.buckets().map(|b| (b.low, b.high, b.count)).collect();
+/// assert_eq!(buckets, [(3, 3, 2), (1_000, 1_007, 1)]);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HistogramSnapshot {
+    count: u64,
+    sum: u64,
+    /// Non-empty buckets: (index, count), by index (so by value).
+    buckets: Vec<(u32, u64)>,
+}
+
+/// One bucket of a [`HistogramSnapshot`]: every value in `low..=high` was counted here.
+///
+/// ```
+/// let h = shardstat::Histogram::new();
+/// h.record(200);
+/// let b = h.snapshot().buckets().next().unwrap();
+/// assert!(b.low <= 200 && 200 <= b.high && b.count == 1);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bucket {
+    /// The lowest value counted in this bucket.
+    pub low: u64,
+    /// The highest value counted in this bucket.
+    pub high: u64,
+    /// How many recorded values fell in it.
+    pub count: u64,
+}
+
+impl HistogramSnapshot {
+    /// How many values were recorded.
+    ///
+    /// ```
+    /// let h = shardstat::Histogram::new();
+    /// h.record(1);
+    /// assert_eq!(h.snapshot().count(), 1);
+    /// ```
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The sum of the recorded values, wrapping at `u64::MAX`.
+    ///
+    /// ```
+    /// let h = shardstat::Histogram::new();
+    /// h.record(2);
+    /// h.record(40);
+    /// assert_eq!(h.snapshot().sum(), 42);
+    /// ```
+    pub fn sum(&self) -> u64 {
+        self.sum
+    }
+
+    /// The mean (`sum / count`), or `None` if nothing was recorded.
+    ///
+    /// ```
+    /// let h = shardstat::Histogram::new();
+    /// h.record(2);
+    /// h.record(4);
+    /// assert_eq!(h.snapshot().mean(), Some(3.0));
+    /// ```
+    pub fn mean(&self) -> Option<f64> {
+        (self.count != 0).then(|| self.sum as f64 / self.count as f64)
+    }
+
+    /// The `q`-quantile (nearest rank: the smallest recorded value with at least `q × count`
+    /// values at or below it), reported by its bucket: within
+    /// [`Histogram::MAX_RELATIVE_ERROR`] of the exact one. `None` if nothing was recorded.
+    ///
+    /// # Panics
+    /// If `q` is not within `0.0..=1.0` (NaN included).
+    ///
+    /// ```
+    /// let h = shardstat::Histogram::new();
+    /// (1..=100).for_each(|v| h.record(v));
+    /// let snap = h.snapshot();
+    /// assert_eq!(snap.quantile(0.5), Some(50));
+    /// assert_eq!(snap.quantile(0.0), Some(1));
+    /// assert_eq!(snap.quantile(1.0), Some(100));
+    /// ```
+    ///
+    /// ```should_panic
+    /// shardstat::Histogram::new().snapshot().quantile(99.0); // a percent, not a fraction
+    /// ```
+    pub fn quantile(&self, q: f64) -> Option<u64> {
+        assert!(
+            (0.0..=1.0).contains(&q),
+            "shardstat: a quantile is a fraction within 0.0..=1.0 (0.99 for p99), got {q}"
+        );
+        let total: u64 = self.buckets.iter().map(|&(_, n)| n).sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        self.buckets.iter().find_map(|&(index, n)| {
+            seen += n;
+            (seen >= rank).then(|| representative(index as usize))
+        })
+    }
+
+    /// The median: `quantile(0.5)`.
+    ///
+    /// ```
+    /// let h = shardstat::Histogram::new();
+    /// [1, 2, 3].iter().for_each(|&v| h.record(v));
+    /// assert_eq!(h.snapshot().p50(), Some(2));
+    /// ```
+    pub fn p50(&self) -> Option<u64> {
+        self.quantile(0.5)
+    }
+
+    /// `quantile(0.9)`.
+    ///
+    /// ```
+    /// let h = shardstat::Histogram::new();
+    /// (1..=10).for_each(|v| h.record(v));
+    /// assert_eq!(h.snapshot().p90(), Some(9));
+    /// ```
+    pub fn p90(&self) -> Option<u64> {
+        self.quantile(0.9)
+    }
+
+    /// `quantile(0.99)`.
+    ///
+    /// ```
+    /// let h = shardstat::Histogram::new();
+    /// (1..=100).for_each(|v| h.record(v));
+    /// assert_eq!(h.snapshot().p99(), Some(99));
+    /// ```
+    pub fn p99(&self) -> Option<u64> {
+        self.quantile(0.99)
+    }
+
+    /// `quantile(0.999)`.
+    ///
+    /// ```
+    /// let h = shardstat::Histogram::new();
+    /// (1..=1000).for_each(|v| h.record(v));
+    /// let p999 = h.snapshot().p999().unwrap();
+    /// assert!((p999 as f64 - 999.0).abs() <= 999.0 / 128.0);
+    /// ```
+    pub fn p999(&self) -> Option<u64> {
+        self.quantile(0.999)
+    }
+
+    /// The smallest recorded value, reported by its bucket (`quantile(0.0)`).
+    ///
+    /// ```
+    /// let h = shardstat::Histogram::new();
+    /// h.record(9);
+    /// h.record(4);
+    /// assert_eq!(h.snapshot().min(), Some(4));
+    /// ```
+    pub fn min(&self) -> Option<u64> {
+        self.quantile(0.0)
+    }
+
+    /// The largest recorded value, reported by its bucket (`quantile(1.0)`).
+    ///
+    /// ```
+    /// let h = shardstat::Histogram::new();
+    /// h.record(9);
+    /// h.record(4);
+    /// assert_eq!(h.snapshot().max(), Some(9));
+    /// ```
+    pub fn max(&self) -> Option<u64> {
+        self.quantile(1.0)
+    }
+
+    /// The non-empty buckets, in value order.
+    ///
+    /// ```
+    /// let h = shardstat::Histogram::new();
+    /// h.record(1);
+    /// h.record(1);
+    /// assert_eq!(h.snapshot().buckets().map(|b| b.count).sum::<u64>(), 2);
+    /// ```
+    pub fn buckets(&self) -> impl Iterator<Item = Bucket> + '_ {
+        self.buckets.iter().map(|&(index, count)| {
+            let (low, high) = bounds(index as usize);
+            Bucket { low, high, count }
+        })
+    }
+
+    /// How many recorded values are `≤ bound`, counting a bucket only if it lies wholly at
+    /// or below `bound` (Prometheus's cumulative `le` buckets, exact when `bound` is a
+    /// bucket's `high`).
+    ///
+    /// ```
+    /// let h = shardstat::Histogram::new();
+    /// [1, 5, 100].iter().for_each(|&v| h.record(v));
+    /// assert_eq!(h.snapshot().count_at_or_below(5), 2);
+    /// ```
+    pub fn count_at_or_below(&self, bound: u64) -> u64 {
+        self.buckets()
+            .take_while(|b| b.high <= bound)
+            .map(|b| b.count)
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_value_falls_in_the_bucket_whose_bounds_hold_it() {
+        let mut values: Vec<u64> = (0..1000).collect();
+        for shift in 0..64 {
+            let p = 1u64 << shift;
+            values.extend([p - 1, p, p + 1, p.wrapping_mul(3) / 2]);
+        }
+        values.push(u64::MAX);
+        for v in values {
+            let (page, slot) = page_and_slot(v);
+            assert!(page < PAGES && slot < SUB, "{v}");
+            let (low, high) = bounds(page * SUB + slot);
+            assert!(low <= v && v <= high, "{v} outside [{low}, {high}]");
+            let r = representative(page * SUB + slot);
+            assert!(
+                (r.abs_diff(v) as f64) <= v as f64 * Histogram::MAX_RELATIVE_ERROR,
+                "{v} reported as {r}"
+            );
+        }
+        assert_eq!(
+            bounds(BUCKETS - 1).1,
+            u64::MAX,
+            "the last bucket ends at u64::MAX"
+        );
+        // Buckets tile the range: each starts right after the previous one ends.
+        for i in 1..BUCKETS {
+            assert_eq!(bounds(i).0, bounds(i - 1).1 + 1, "bucket {i}");
+        }
+        if !sync::MODEL {
+            assert_eq!((PAGES, BUCKETS), (59, 3776));
+        }
+    }
+
+    #[test]
+    fn records_from_threads_reset_and_drop() {
+        let h = Histogram::new();
+        std::thread::scope(|s| {
+            for t in 0..4u64 {
+                let h = &h;
+                s.spawn(move || (0..100).for_each(|i| h.record(t * 1000 + i)));
+            }
+        });
+        let snap = h.snapshot();
+        assert_eq!(snap.count(), 400);
+        assert_eq!(snap.buckets().map(|b| b.count).sum::<u64>(), 400);
+        assert_eq!(snap.min(), Some(0));
+        h.reset();
+        assert_eq!(h.snapshot(), HistogramSnapshot::default());
+        h.record(42);
+        assert_eq!(h.snapshot().max(), Some(42));
+        assert_eq!(format!("{h:?}"), "Histogram { count: 1, p50: Some(42) }");
+        drop(h);
+        let next = Histogram::new();
+        next.record(1);
+        assert_eq!(
+            next.snapshot().count(),
+            1,
+            "a new histogram on reused cells starts empty"
+        );
+        if !sync::MODEL {
+            assert_eq!(std::mem::size_of::<Histogram>(), 520);
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! `Histogram`: quantiles within the stated relative error of a sorted-vector model, for
+//! random and adversarial values; exact count and sum; records never seen in half by
+//! concurrent snapshots; exact reset.
+
+use proptest::prelude::*;
+use shardstat::{Histogram, HistogramSnapshot};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+
+/// The exact nearest-rank quantile of `sorted` (non-empty).
+fn exact_quantile(sorted: &[u64], q: f64) -> u64 {
+    let n = sorted.len() as u64;
+    let rank = ((q * n as f64).ceil() as u64).clamp(1, n);
+    sorted[rank as usize - 1]
+}
+
+const QUANTILES: [f64; 9] = [0.0, 0.001, 0.25, 0.5, 0.9, 0.99, 0.999, 0.9999, 1.0];
+
+/// Every quantile (and min, max) of `snap` is within the stated error of the exact one, and
+/// count and sum are exact.
+fn check_against_model(snap: &HistogramSnapshot, values: &[u64]) {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    assert_eq!(snap.count(), values.len() as u64);
+    assert_eq!(
+        snap.sum(),
+        values.iter().fold(0u64, |s, &v| s.wrapping_add(v)),
+        "sum (wrapping)"
+    );
+    assert_eq!(snap.buckets().map(|b| b.count).sum::<u64>(), snap.count());
+    if sorted.is_empty() {
+        assert_eq!(
+            (snap.quantile(0.5), snap.min(), snap.max()),
+            (None, None, None)
+        );
+        return;
+    }
+    let within = |reported: u64, exact: u64, what: &str| {
+        let allowed = if exact < 128 {
+            0.0
+        } else {
+            exact as f64 * Histogram::MAX_RELATIVE_ERROR
+        };
+        assert!(
+            reported.abs_diff(exact) as f64 <= allowed,
+            "{what}: reported {reported}, exact {exact} (allowed ±{allowed})"
+        );
+    };
+    for q in QUANTILES {
+        within(
+            snap.quantile(q).unwrap(),
+            exact_quantile(&sorted, q),
+            &format!("quantile {q}"),
+        );
+    }
+    within(snap.min().unwrap(), sorted[0], "min");
+    within(snap.max().unwrap(), *sorted.last().unwrap(), "max");
+}
+
+/// Values that stress the bucket edges: 0, 1, `u64::MAX`, powers of two and their
+/// neighbours, and the linear range's end.
+fn adversarial() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        Just(0u64),
+        Just(1u64),
+        Just(u64::MAX),
+        Just(127u64),
+        Just(128u64),
+        (0u32..64).prop_map(|s| 1u64 << s),
+        (1u32..64).prop_map(|s| (1u64 << s) - 1),
+        (0u32..63).prop_map(|s| (1u64 << s) + 1),
+    ]
+}
+
+fn any_value() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        4 => any::<u64>(),
+        4 => 0u64..10_000,
+        4 => (0u32..64, any::<u64>()).prop_map(|(bits, v)| v >> bits), // every magnitude
+        3 => adversarial(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn quantiles_are_within_the_stated_error_of_a_sorted_model(
+        values in prop::collection::vec(any_value(), 0..400),
+    ) {
+        let h = Histogram::new();
+        values.iter().for_each(|&v| h.record(v));
+        check_against_model(&h.snapshot(), &values);
+    }
+
+    #[test]
+    fn adversarial_values_from_four_threads_with_resets(
+        rounds in prop::collection::vec(prop::collection::vec(adversarial(), 0..60), 1..4),
+    ) {
+        let h = Histogram::new();
+        for values in &rounds {
+            h.reset();
+            thread::scope(|s| {
+                for part in values.chunks(values.len().div_ceil(4).max(1)) {
+                    let h = &h;
+                    s.spawn(move || part.iter().for_each(|&v| h.record(v)));
+                }
+            });
+            // Only the values since the last reset count.
+            check_against_model(&h.snapshot(), values);
+        }
+    }
+}
+
+/// Writers record one value over and over while snapshots are taken: a snapshot that saw a
+/// bucket without its count or sum (half a record) would break `sum = value × count` or
+/// `Σ buckets = count`.
+#[test]
+fn concurrent_snapshots_never_see_half_a_record() {
+    const VALUE: u64 = 1_000_003;
+    let h = Histogram::new();
+    let stop = AtomicBool::new(false);
+    thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    h.record(VALUE);
+                }
+            });
+        }
+        let mut last = 0;
+        for _ in 0..2_000 {
+            let snap = h.snapshot();
+            assert_eq!(snap.sum(), VALUE.wrapping_mul(snap.count()), "sum vs count");
+            assert_eq!(snap.buckets().map(|b| b.count).sum::<u64>(), snap.count());
+            assert!(snap.count() >= last, "snapshots went backwards");
+            last = snap.count();
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+}
+
+/// Records racing resets: every snapshot after a reset shows only whole records, and after
+/// the writers stop and a last reset, nothing.
+#[test]
+fn resets_racing_records_stay_exact() {
+    const VALUE: u64 = 4096;
+    let h = Histogram::new();
+    let stop = AtomicBool::new(false);
+    thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    h.record(VALUE);
+                }
+            });
+        }
+        for _ in 0..500 {
+            h.reset();
+            let snap = h.snapshot();
+            assert_eq!(snap.sum(), VALUE.wrapping_mul(snap.count()));
+            assert_eq!(snap.buckets().map(|b| b.count).sum::<u64>(), snap.count());
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    h.reset();
+    assert_eq!(h.snapshot(), HistogramSnapshot::default());
+}
