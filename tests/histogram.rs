@@ -112,31 +112,43 @@ proptest! {
     }
 }
 
-/// Writers record one value over and over while snapshots are taken: a snapshot that saw a
-/// bucket without its count or sum (half a record) would break `sum = value × count` or
-/// `Σ buckets = count`.
-#[test]
-fn concurrent_snapshots_never_see_half_a_record() {
-    const VALUE: u64 = 1_000_003;
-    let h = Histogram::new();
+/// Runs `check` on this thread while two threads record `value` into `h` over and over.
+fn while_two_threads_record(h: &Histogram, value: u64, check: impl FnOnce()) {
     let stop = AtomicBool::new(false);
     thread::scope(|s| {
         for _ in 0..2 {
             s.spawn(|| {
                 while !stop.load(Ordering::Relaxed) {
-                    h.record(VALUE);
+                    h.record(value);
                 }
             });
         }
+        check();
+        stop.store(true, Ordering::Relaxed);
+    });
+}
+
+/// A snapshot of a histogram into which only `value` was recorded shows whole records: a
+/// bucket without its sum (half a record) would break `sum = value × count`.
+fn assert_whole_records(snap: &HistogramSnapshot, value: u64) {
+    assert_eq!(snap.sum(), value.wrapping_mul(snap.count()), "sum vs count");
+    assert_eq!(snap.buckets().map(|b| b.count).sum::<u64>(), snap.count());
+}
+
+/// Writers record one value over and over while snapshots are taken: every snapshot shows
+/// whole records, and snapshots never go backwards.
+#[test]
+fn concurrent_snapshots_never_see_half_a_record() {
+    const VALUE: u64 = 1_000_003;
+    let h = Histogram::new();
+    while_two_threads_record(&h, VALUE, || {
         let mut last = 0;
         for _ in 0..2_000 {
             let snap = h.snapshot();
-            assert_eq!(snap.sum(), VALUE.wrapping_mul(snap.count()), "sum vs count");
-            assert_eq!(snap.buckets().map(|b| b.count).sum::<u64>(), snap.count());
+            assert_whole_records(&snap, VALUE);
             assert!(snap.count() >= last, "snapshots went backwards");
             last = snap.count();
         }
-        stop.store(true, Ordering::Relaxed);
     });
 }
 
@@ -146,22 +158,11 @@ fn concurrent_snapshots_never_see_half_a_record() {
 fn resets_racing_records_stay_exact() {
     const VALUE: u64 = 4096;
     let h = Histogram::new();
-    let stop = AtomicBool::new(false);
-    thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| {
-                while !stop.load(Ordering::Relaxed) {
-                    h.record(VALUE);
-                }
-            });
-        }
+    while_two_threads_record(&h, VALUE, || {
         for _ in 0..500 {
             h.reset();
-            let snap = h.snapshot();
-            assert_eq!(snap.sum(), VALUE.wrapping_mul(snap.count()));
-            assert_eq!(snap.buckets().map(|b| b.count).sum::<u64>(), snap.count());
+            assert_whole_records(&h.snapshot(), VALUE);
         }
-        stop.store(true, Ordering::Relaxed);
     });
     h.reset();
     assert_eq!(h.snapshot(), HistogramSnapshot::default());
