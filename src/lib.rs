@@ -14,7 +14,7 @@
 //! | [`UpDownCounter`] | `i64`, wrapping | `add`, `sub` (sharded) | `get`: sum of shards | exact `set`/`reset` |
 //! | [`Max`] / [`Min`] | `u64` | `record` (sharded) | `get`: max/min of shards | O(1) `reset` |
 //! | [`Gauge`] | `u64` | `set`, `add`, `fetch_max` (one atomic) | `get` | `set(0)` |
-//! | [`Histogram`] | `u64` values | `record` (sharded: bucket, count, sum in one step) | `snapshot`: count, sum, min, max, quantiles within 1/128 | exact `reset` |
+//! | [`Histogram`] | `u64` values | `record` (sharded: bucket and sum in one step) | `snapshot`: count, sum, min, max, quantiles within 1/128 | exact `reset` |
 //! | [`ApproxCounter`] / [`ApproxUpDownCounter`] | `u64` / `i64` | `add` (sharded, carrying whole batches); `limited_add` that never overshoots | `approx` (O(1), within `error_bound`), exact `compare`, `get` | exact `set`/`reset` |
 //!
 //! [`percpu`] has the same counters sharded per **CPU** instead of per thread, through Linux's
