@@ -315,7 +315,7 @@ impl Histogram {
         let mut scratch = vec![0u64; BUCKETS];
         let mut read: Vec<usize> = Vec::with_capacity(PAGES);
         engine().for_each_shard(location, |shard, first| {
-            // SAFETY: `first` starts this histogram's 3-cell header run in shard `shard`'s
+            // SAFETY: `first` starts this histogram's 2-cell header run in shard `shard`'s
             // live copy of its chunk (`for_each_shard`).
             let header = unsafe { &*first.cast::<[AtomicU64; 2]>() };
             let mut step = 0;
@@ -376,7 +376,7 @@ impl Histogram {
 
 sync::model_only! {
     /// `Histogram::record` without its sequence bracket: the bug the loom suite's histogram
-    /// control must catch (a snapshot sees a bucket without its count and sum).
+    /// control must catch (a snapshot sees a bucket without its sum).
     pub fn record_unbracketed(histogram: &Histogram, value: u64) {
         let (page, slot) = page_and_slot(value);
         let header = histogram.header.own();
@@ -387,7 +387,7 @@ sync::model_only! {
     }
 }
 
-/// Buckets, count and sum being added up.
+/// Buckets and sum being added up (the count is the buckets' sum).
 struct Totals {
     buckets: Vec<u64>,
     /// Bit `p`: some shard had page `p` (the others' buckets are 0, bases aside).
