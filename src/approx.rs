@@ -146,7 +146,7 @@ impl Domain {
 /// store unless the cell crosses a batch boundary.
 #[inline(always)]
 fn add_carrying(cell: &AtomicU64, n: u64, down: bool, carried: &Carried, mask: u64) {
-    let old = keep_in_register(cell.load(Ordering::Relaxed));
+    let old = keep_in_register(sync::load_owned(cell));
     let new = if down {
         old.wrapping_sub(n)
     } else {
@@ -154,7 +154,7 @@ fn add_carrying(cell: &AtomicU64, n: u64, down: bool, carried: &Carried, mask: u
     };
     if (old ^ new) & !mask == 0 {
         // Relaxed: as `add_owned` (the cell orders nothing else).
-        cell.store(new, Ordering::Relaxed);
+        sync::store_owned(cell, new, Ordering::Relaxed);
     } else {
         carry(cell, old, new, down, carried, mask);
     }
@@ -176,7 +176,7 @@ fn carry(cell: &AtomicU64, old: u64, new: u64, down: bool, carried: &Carried, ma
     // Release: a reader whose exact read sees this store (and then runs `read_stable`'s
     // acquire fence) sees the first word's change in any later load of it — so `compare`
     // after a `get` never answers from a word older than the cells that `get` counted.
-    cell.store(new, Ordering::Release);
+    sync::store_owned(cell, new, Ordering::Release);
     // Release: a reader that loads the second word (Acquire) and sees this carry, then reads
     // the cells, sees the cell store above — so `compare` answered from the word agrees with
     // a `get` after it.
@@ -341,14 +341,14 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
         };
         let seq = &cells[0];
         // Only the owner writes its sequence word, so a plain load sees its latest value.
-        let before = seq.load(Ordering::Relaxed);
+        let before = sync::load_owned(seq);
         if before & 1 == 1 {
             inside_update("limited_add() or limited_sub()");
         }
         // Relaxed, then the light barrier: the store-buffering pair with
         // `write_exclusive`'s heavy barrier. Either the version load below sees an
         // exclusive section's odd version, or that section sees this odd word and waits.
-        seq.store(before.wrapping_add(1), Ordering::Relaxed);
+        sync::store_owned(seq, before.wrapping_add(1), Ordering::Relaxed);
         sync::light_barrier();
         let fast = if self.group.unlocked() {
             self.fast(&cells[self.cell], n, down, limit)
@@ -357,7 +357,7 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
         };
         // Release: an exclusive section that sees the closed bracket (Acquire) sees the
         // cell and carried words written inside it.
-        seq.store(before.wrapping_add(2), Ordering::Release);
+        sync::store_owned(seq, before.wrapping_add(2), Ordering::Release);
         match fast {
             Fast::Done(added) => added,
             Fast::Exclusive => {
@@ -371,7 +371,7 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
     /// is loads, compares and one store.
     #[inline(always)]
     fn fast(self, cell: &AtomicU64, n: u64, down: bool, limit: i128) -> Fast {
-        let old = cell.load(Ordering::Relaxed);
+        let old = sync::load_owned(cell);
         // Relaxed, the base, words and count: a non-carrying add needs only *some* value of
         // each (a concurrent carry kept the inequality it relies on itself).
         let base = self.group.global(self.cell).load(Ordering::Relaxed);
@@ -383,7 +383,7 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
                 // No carry: the cell stays inside its batch, so it stays inside the bound.
                 // The common case, checked first: one word, the count, one compare.
                 if word(&self.carried.high) + self.bound() <= limit {
-                    cell.store(old.wrapping_add(n), Ordering::Relaxed);
+                    sync::store_owned(cell, old.wrapping_add(n), Ordering::Relaxed);
                     return Fast::Done(true);
                 }
             }
@@ -407,7 +407,7 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
             if n <= rem {
                 // No carry: the cell stays inside its batch, at or above its floor.
                 if word(&self.carried.low) >= limit {
-                    cell.store(old.wrapping_sub(n), Ordering::Relaxed);
+                    sync::store_owned(cell, old.wrapping_sub(n), Ordering::Relaxed);
                     return Fast::Done(true);
                 }
             }
@@ -462,7 +462,7 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
         // Relaxed: `raise_checked` ends with a `SeqCst` fence, which is also a release fence
         // sequenced before this store — what `carry`'s `Release` store gives. (The mutation
         // check found a `Release` here redundant.)
-        cell.store(new, Ordering::Relaxed);
+        sync::store_owned(cell, new, Ordering::Relaxed);
         // Release: as in `carry`.
         this.carried.low.fetch_add(delta, Ordering::Release);
         Fast::Done(true)
@@ -506,7 +506,7 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
             }
         }
         // Release: as in `carry`.
-        cell.store(new, Ordering::Release);
+        sync::store_owned(cell, new, Ordering::Release);
         // Release: as in `carry`.
         this.carried.high.fetch_add(delta, Ordering::Release);
         Fast::Done(true)

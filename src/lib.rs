@@ -131,6 +131,7 @@ pub use up_down::{LocalUpDownCounter, UpDownCounter};
 pub mod __private {
     pub use crate::sharded::{add_owned, update, CellKind, Sharded};
     pub use crate::sync::AtomicU64;
+    pub use crate::sync::SPLIT_CELLS;
     #[cfg(feature = "serde")]
     pub use serde;
 

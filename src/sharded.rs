@@ -293,6 +293,17 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
             .wrapping_add(self.cells_sum(i))
     }
 
+    /// [`raw_sum`](Self::raw_sum) with every cell read as two halves *without* the sequence
+    /// check (split-cell builds only): the torn-read test's negative control.
+    #[cfg(any(not(target_has_atomic = "64"), shardstat_split64))]
+    pub(crate) fn raw_sum_unchecked(&self, i: usize) -> u64 {
+        let mut sum = self.globals[i].load(Ordering::Relaxed);
+        self.for_each_copy(|cells| {
+            sum = sum.wrapping_add(cells[i].load_unchecked());
+        });
+        sum
+    }
+
     /// The wrapping sum of cell `i` over every shard's copy, without the global word.
     fn cells_sum(&self, i: usize) -> u64 {
         let mut sum = 0u64;
@@ -503,16 +514,16 @@ pub fn update<R>(seq: &AtomicU64, f: impl FnOnce() -> R) -> R {
         fn drop(&mut self) {
             // Release: everything written inside the bracket happens-before a reader that
             // sees the even value.
-            self.seq.store(self.even, Ordering::Release);
+            sync::store_owned(self.seq, self.even, Ordering::Release);
         }
     }
 
     // Only the owner writes `seq`, so a plain load sees its latest value.
-    let before = seq.load(Ordering::Relaxed);
+    let before = sync::load_owned(seq);
     if before & 1 == 1 {
         return f(); // already inside an update on this thread
     }
-    seq.store(before.wrapping_add(1), Ordering::Relaxed);
+    sync::store_owned(seq, before.wrapping_add(1), Ordering::Relaxed);
     // Release fence: a reader whose loads see any write made after this point, and that then
     // runs its acquire fence, also sees the odd `seq` and retries.
     fence(Ordering::Release);
@@ -529,8 +540,8 @@ pub fn update<R>(seq: &AtomicU64, f: impl FnOnce() -> R) -> R {
 #[doc(hidden)]
 #[inline(always)]
 pub fn add_owned(cell: &AtomicU64, n: u64) {
-    let value = keep_in_register(cell.load(Ordering::Relaxed));
-    cell.store(value.wrapping_add(n), Ordering::Relaxed);
+    let value = keep_in_register(sync::load_owned(cell));
+    sync::store_owned(cell, value.wrapping_add(n), Ordering::Relaxed);
 }
 
 /// Records `v` (already encoded so that larger is better) into an extremum pair of a shard
@@ -540,9 +551,9 @@ pub(crate) fn record_best(global_epoch: &AtomicU64, epoch: &AtomicU64, value: &A
     // Relaxed: an epoch read here only decides which epoch `v` belongs to. A record that
     // happened-before a reset reads the old epoch (coherence), so it is retired by it.
     let current = global_epoch.load(Ordering::Relaxed);
-    if epoch.load(Ordering::Relaxed) == current {
-        if v > value.load(Ordering::Relaxed) {
-            value.store(v, Ordering::Relaxed);
+    if sync::load_owned(epoch) == current {
+        if v > sync::load_owned(value) {
+            sync::store_owned(value, v, Ordering::Relaxed);
         }
     } else {
         start_epoch(epoch, value, current, v);
@@ -555,8 +566,8 @@ pub(crate) fn record_best(global_epoch: &AtomicU64, epoch: &AtomicU64, value: &A
 #[cold]
 #[inline(never)]
 fn start_epoch(epoch: &AtomicU64, value: &AtomicU64, current: u64, v: u64) {
-    value.store(v, Ordering::Relaxed);
-    epoch.store(current, Ordering::Release);
+    sync::store_owned(value, v, Ordering::Relaxed);
+    sync::store_owned(epoch, current, Ordering::Release);
 }
 
 /// A shard's stored extremum value if it belongs to epoch `current`.

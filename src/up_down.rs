@@ -169,6 +169,16 @@ impl UpDownCounter {
 
     /// The counter as cell 0 of its one-cell run (the methods live on the field handle).
     #[inline]
+    /// [`get`](Self::get) with each shard's cell read as two 32-bit halves and no sequence
+    /// check: on a target without 64-bit atomics, what a reader that skipped the check would
+    /// see (a torn value while a write crosses 2^32). Only for the torn-read test's negative
+    /// control; split-cell builds only (`shardstat::__private::SPLIT_CELLS`).
+    #[doc(hidden)]
+    #[cfg(any(not(target_has_atomic = "64"), shardstat_split64))]
+    pub fn __get_without_sequence_check(&self) -> i64 {
+        self.cells.raw_sum_unchecked(0) as i64
+    }
+
     fn field(&self) -> UpDownCounterField<'_, 1> {
         UpDownCounterField::new(&self.cells, 0)
     }

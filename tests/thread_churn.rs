@@ -18,7 +18,7 @@ const COUNTERS: usize = 64;
 /// shard's copy of the first chunk takes 2 KiB of one (and a 64-byte skew).
 const FIRST_BLOCK: usize = 8 * 1024;
 /// Bytes of the engine's table entry (a chunk pointer) per shard.
-const ENTRY: usize = 8;
+const ENTRY: usize = std::mem::size_of::<*const u8>();
 
 #[test]
 fn memory_follows_peak_live_threads_and_reused_shards_carry_on() {

@@ -23,8 +23,51 @@
 
 use shardstat::migration::{MigrationSnapshot, MigrationStats, RateSample, RateTracker};
 use shardstat::{Histogram, HistogramSnapshot};
+#[cfg(not(target_has_atomic = "64"))]
+use stat64::Stat64 as AtomicU64;
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+#[cfg(target_has_atomic = "64")]
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+/// QEMU's `Stat64` where the host has no 64-bit atomics (`util/stats64.c` keeps each 64-bit
+/// statistic with a lock): the `--compare` baseline and the simulated guest memory on such
+/// hosts, with the methods of `AtomicU64` this program uses.
+#[cfg(not(target_has_atomic = "64"))]
+mod stat64 {
+    use std::sync::atomic::Ordering;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    pub struct Stat64(Mutex<u64>);
+
+    impl Stat64 {
+        pub const fn new(value: u64) -> Self {
+            Stat64(Mutex::new(value))
+        }
+        fn with<R>(&self, f: impl FnOnce(&mut u64) -> R) -> R {
+            f(&mut self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner))
+        }
+        pub fn load(&self, _: Ordering) -> u64 {
+            self.with(|v| *v)
+        }
+        pub fn store(&self, value: u64, _: Ordering) {
+            self.with(|v| *v = value);
+        }
+        pub fn swap(&self, value: u64, _: Ordering) -> u64 {
+            self.with(|v| std::mem::replace(v, value))
+        }
+        pub fn fetch_add(&self, n: u64, _: Ordering) -> u64 {
+            self.with(|v| std::mem::replace(v, v.wrapping_add(n)))
+        }
+        pub fn fetch_or(&self, n: u64, _: Ordering) -> u64 {
+            self.with(|v| std::mem::replace(v, *v | n))
+        }
+    }
+}
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 

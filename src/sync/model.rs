@@ -1,6 +1,14 @@
 //! Loom's primitives (`RUSTFLAGS="--cfg loom"`: the model-check suite, `loom-tests/`).
 
-pub use loom::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+/// `--cfg shardstat_split64`: the two-halves atomic of targets without 64-bit atomics, so
+/// that loom checks its sequence count too.
+#[cfg(shardstat_split64)]
+pub use super::split::AtomicU64;
+#[cfg(shardstat_split64)]
+pub use loom::sync::atomic::AtomicU32;
+#[cfg(not(shardstat_split64))]
+pub use loom::sync::atomic::AtomicU64;
+pub use loom::sync::atomic::{fence, AtomicPtr, AtomicUsize, Ordering};
 pub(crate) use loom::sync::{Mutex, MutexGuard};
 
 /// Whether this is a loom build, whose sizes shrink to keep models small.
@@ -96,7 +104,10 @@ pub(crate) fn wait_step(step: &mut u32) {
 
 /// Reads an `AtomicU64` through a unique reference.
 pub(crate) fn u64_get_mut(value: &mut AtomicU64) -> u64 {
-    value.with_mut(|v| *v)
+    #[cfg(not(shardstat_split64))]
+    return value.with_mut(|v| *v);
+    #[cfg(shardstat_split64)]
+    return value.get_mut_value();
 }
 
 /// `len` atomics at 0 (loom atomics are objects of the model and cannot be zeroed memory).

@@ -1,6 +1,14 @@
 //! The real primitives (every build but `cfg(loom)`).
 
-pub use std::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+#[cfg(any(not(target_has_atomic = "64"), shardstat_split64))]
+pub use super::split::AtomicU64;
+#[cfg(any(not(target_has_atomic = "64"), shardstat_split64))]
+pub use std::sync::atomic::AtomicU32;
+/// Where the target has 64-bit atomics, `std`'s; elsewhere two halves under a sequence
+/// count (`split.rs`, `docs/design.md` §15).
+#[cfg(not(any(not(target_has_atomic = "64"), shardstat_split64)))]
+pub use std::sync::atomic::AtomicU64;
+pub use std::sync::atomic::{fence, AtomicPtr, AtomicUsize, Ordering};
 pub(crate) use std::sync::{Mutex, MutexGuard};
 
 /// Whether this is a loom build, whose sizes shrink to keep models small.
@@ -102,7 +110,10 @@ pub(crate) fn wait_step(step: &mut u32) {
 /// Reads an `AtomicU64` through a unique reference (no other thread can touch it).
 #[inline]
 pub(crate) fn u64_get_mut(value: &mut AtomicU64) -> u64 {
-    *value.get_mut()
+    #[cfg(not(any(not(target_has_atomic = "64"), shardstat_split64)))]
+    return *value.get_mut();
+    #[cfg(any(not(target_has_atomic = "64"), shardstat_split64))]
+    return value.get_mut_value();
 }
 
 /// `len` atomics at 0, in one allocation. Zeroed memory from the allocator (`calloc`: a large

@@ -39,13 +39,15 @@ const USABLE: u64 = 1 << 63;
 const UNUSABLE: u64 = 1 << 62;
 
 /// Why rseq is not used, indexed by the low bits of an `UNUSABLE` state.
-const REASONS: [&str; 5] = [
+const REASONS: [&str; 6] = [
     "restartable sequences need x86-64 Linux with glibc (this build is for another target)",
     "Miri cannot run restartable sequences",
     "the C library exports no rseq area (glibc before 2.35, or another C library)",
     "no rseq area is registered (GLIBC_TUNABLES=glibc.pthread.rseq=0, a kernel before 4.18, \
      a sandbox that forbids rseq, or valgrind)",
     "the rseq area is registered but this thread's CPU number is not set",
+    "this build's cells are two 32-bit halves (--cfg shardstat_split64), and a section \
+     commits one 64-bit store",
 ];
 
 /// Restarts counted so far (aborted or mismatched sections), process-wide.
@@ -169,6 +171,9 @@ mod x86_64_linux {
     /// The area's offset and the index field's offset, or the index of the reason it cannot be
     /// used.
     pub(super) fn detect() -> Result<(i32, u64), u64> {
+        if cfg!(shardstat_split64) {
+            return Err(5);
+        }
         /// `AT_RSEQ_FEATURE_SIZE` (Linux 6.3+): how much of the area the kernel maintains.
         const AT_RSEQ_FEATURE_SIZE: libc::c_ulong = 27;
         const CPU_ID: u64 = 4;
