@@ -21,6 +21,12 @@ use std::fmt;
 ///
 /// All operations are `Relaxed`: a gauge reports a value; it does not publish other data. To
 /// hand data over between threads, use a lock or a channel beside it.
+///
+/// On targets without 64-bit atomics (32-bit PowerPC, MIPS, ARMv6), the word is two 32-bit
+/// halves: every write (`set`, `add`, `fetch_max`, …) takes one of 64 striped sequence locks
+/// for the few instructions it needs, and a read retries if a write overlapped it — a read
+/// never returns half of one value and half of another (`docs/design.md` §15; QEMU's
+/// `Stat64` takes a lock there too).
 /// [`add`](Gauge::add) and [`sub`](Gauge::sub) wrap around, like
 /// [`AtomicU64::fetch_add`](std::sync::atomic::AtomicU64::fetch_add).
 ///

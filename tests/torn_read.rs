@@ -14,7 +14,6 @@
 
 use shardstat::{Gauge, UpDownCounter};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Barrier;
 use std::thread;
 
 const BELOW: i64 = (1 << 32) - 1;
@@ -34,6 +33,10 @@ fn cells() -> &'static str {
 /// thread, while another thread (started once `setup` returned) calls `read` until the
 /// writer is done (or, with `stop_at_first_bad`, until a bad value); returns how many reads
 /// were made and the values seen that were neither `BELOW` nor `ABOVE`.
+///
+/// The writer starts crossing only once the reader has read once, so the two overlap even
+/// where threads start slowly (under emulation the writer once finished before the reader's
+/// first read).
 fn race(
     crossings: u64,
     setup: impl FnOnce() + Send,
@@ -41,12 +44,21 @@ fn race(
     read: impl Fn() -> i64 + Send + Sync,
     stop_at_first_bad: bool,
 ) -> (u64, Vec<i64>) {
-    let done = AtomicBool::new(false);
-    let start = Barrier::new(2);
+    let (set_up, reading, done) = (
+        AtomicBool::new(false),
+        AtomicBool::new(false),
+        AtomicBool::new(false),
+    );
+    let wait_for = |flag: &AtomicBool| {
+        while !flag.load(Ordering::Acquire) {
+            thread::yield_now();
+        }
+    };
     thread::scope(|s| {
         s.spawn(|| {
             setup();
-            start.wait();
+            set_up.store(true, Ordering::Release);
+            wait_for(&reading);
             for _ in 0..crossings {
                 if done.load(Ordering::Relaxed) {
                     break;
@@ -56,16 +68,20 @@ fn race(
             done.store(true, Ordering::Relaxed);
         });
         let reader = s.spawn(|| {
-            start.wait();
+            wait_for(&set_up);
             let (mut reads, mut bad) = (0u64, Vec::new());
-            while !done.load(Ordering::Relaxed) {
+            loop {
                 let value = read();
                 reads += 1;
+                reading.store(true, Ordering::Release);
                 if value != BELOW && value != ABOVE {
                     bad.push(value);
                     if stop_at_first_bad {
                         done.store(true, Ordering::Relaxed);
                     }
+                }
+                if done.load(Ordering::Relaxed) {
+                    break;
                 }
             }
             (reads, bad)

@@ -29,11 +29,11 @@ fn model_bounded(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
 /// Spawns a thread that reads with `read`, runs `write` on this thread, and returns what the
 /// reader saw.
 ///
-/// The writer is the *model's main thread* on purpose: loom 0.7's DPOR misses the race
-/// between a spawned thread's load-then-store and an earlier load by another thread (the
-/// writer's own load of the high half hides the reader's load from the store that follows;
-/// tokio-rs/loom#392). Measured here: a spawned writer gave one execution and never showed
-/// the torn read; a spawned reader explores both orders.
+/// The writer is the *model's main thread* on purpose (`docs/design.md` §11): loom tracks
+/// only the last access per atomic, so a spawned writer's own load of the high half hides
+/// the reader's earlier load from the store that follows (tokio-rs/loom#392). Measured here:
+/// a spawned writer gave one execution and never showed the torn read; a spawned reader
+/// explores both orders.
 fn race<T: Send + 'static>(read: impl FnOnce() -> T + Send + 'static, write: impl FnOnce()) -> T {
     let reader = thread::spawn(read);
     write();
