@@ -48,6 +48,9 @@ for t in "${targets[@]}"; do
         # The split word's code is compiled only here: lint it as the host's code is.
         cargo clippy --quiet --target "$triple" --lib --tests -- -D warnings
     fi
-    cargo test --quiet --release --target "$triple" --lib --tests -- "$@"
+    # A bound on the whole run: a test that hangs (a failed assertion inside a thread scope
+    # whose other threads never stop, say) fails CI instead of stalling it.
+    timeout --kill-after=10 900 \
+        cargo test --quiet --release --target "$triple" --lib --tests -- "$@"
     echo "--- $triple: green in $(( $(date +%s) - start )) s"
 done

@@ -355,7 +355,16 @@ fn max_and_min_reset_retire_every_earlier_value() {
     });
     assert_eq!((max.get(), min.get()), (1_000_000, 0));
     let done = AtomicBool::new(false);
+    /// Stops the recorder however the loop below ends (a failed assertion must fail the
+    /// test, not leave the scope waiting for the recorder forever).
+    struct SetOnDrop<'a>(&'a AtomicBool);
+    impl Drop for SetOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, SeqCst);
+        }
+    }
     thread::scope(|s| {
+        let _stop_recorder = SetOnDrop(&done);
         s.spawn(|| {
             let mut i = 0;
             while !done.load(SeqCst) {
@@ -377,7 +386,6 @@ fn max_and_min_reset_retire_every_earlier_value() {
                 "a value recorded before the reset showed after it: {n}"
             );
         }
-        done.store(true, SeqCst);
     });
     max.reset();
     min.reset();

@@ -187,39 +187,72 @@ fn max_and_min_from_sixty_four_threads_are_exact() {
 
 /// Resets racing records: a value whose record returned before a reset began never shows
 /// after it, and the extremum always reads a value some record recorded.
+///
+/// Each value names its recorder and that recorder's sequence number; each recorder
+/// publishes how many of its records have started and how many have returned. A record
+/// that is still running when a reset begins may land on either side of it, however long
+/// ago it started (with split 64-bit words a record can wait out a reset in progress), so
+/// only records that had *returned* before the reset are checked.
 #[test]
 fn records_racing_resets_never_resurrect_a_value_from_before_the_reset() {
+    const RECORDERS: usize = 8;
     let max = Max::new();
-    let generation = AtomicUsize::new(1);
+    let started: [AtomicUsize; RECORDERS] = std::array::from_fn(|_| AtomicUsize::new(0));
+    let returned: [AtomicUsize; RECORDERS] = std::array::from_fn(|_| AtomicUsize::new(0));
     let stop = AtomicBool::new(false);
+    /// Stops the recorders however the resetting loop ends (a failed assertion must fail
+    /// the test, not leave the scope waiting for them forever).
+    struct StopOnDrop<'a>(&'a AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
     thread::scope(|s| {
-        for t in 0..8u64 {
-            let (max, generation, stop) = (&max, &generation, &stop);
+        let _stop_recorders = StopOnDrop(&stop);
+        for t in 0..RECORDERS {
+            let (max, started, returned, stop) = (&max, &started[t], &returned[t], &stop);
             s.spawn(move || {
-                let mut i = 0u64;
+                let mut sequence = 0usize;
                 while !stop.load(Ordering::Relaxed) {
-                    // The value carries the generation it was recorded in.
-                    let g = generation.load(Ordering::SeqCst) as u64;
-                    max.record(g << 32 | (t << 24) | (i & 0xff_ffff));
-                    i += 1;
+                    started.store(sequence + 1, Ordering::SeqCst);
+                    max.record(((t as u64) << 56) | sequence as u64);
+                    returned.store(sequence + 1, Ordering::SeqCst);
+                    sequence += 1;
                 }
             });
         }
-        for g in 1..2_000u64 {
-            // Every record that read generation < g+1 began before this store...
-            generation.store(g as usize + 1, Ordering::SeqCst);
+        let total = || {
+            returned
+                .iter()
+                .map(|r| r.load(Ordering::SeqCst))
+                .sum::<usize>()
+        };
+        let mut last_total = 0;
+        for round in 0..2_000 {
+            // Every round races records: wait until one more has returned since the last.
+            while total() == last_total {
+                thread::yield_now();
+            }
+            last_total = total();
+            let before: Vec<usize> = returned.iter().map(|r| r.load(Ordering::SeqCst)).collect();
             max.reset();
-            // ...and after the reset, the largest value may come only from records that
-            // were concurrent with it (generation g) or began after it (g + 1).
             let seen = max.get();
+            if seen == 0 {
+                continue;
+            }
+            let (t, sequence) = ((seen >> 56) as usize, (seen & ((1 << 56) - 1)) as usize);
             assert!(
-                seen == 0 || seen >> 32 >= g,
-                "generation {} after reset {g}",
-                seen >> 32
+                sequence >= before[t],
+                "round {round}: recorder {t}'s record {sequence} returned before the reset \
+                 (it had returned {} records) and showed after it",
+                before[t]
             );
-            assert!(seen >> 32 <= g + 1);
+            assert!(
+                sequence < started[t].load(Ordering::SeqCst),
+                "round {round}: {seen:#x} was never recorded"
+            );
         }
-        stop.store(true, Ordering::Relaxed);
     });
 }
 
