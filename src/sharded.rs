@@ -23,7 +23,7 @@
 //!
 //! Every ordering used here is listed, with its reason, in `docs/design.md`.
 
-use crate::engine::{self, engine_of, PerThread, Shards};
+use crate::engine::{self, engine_of, LocationWord, PerThread, Shards};
 use crate::sync::{self, fence, keep_in_register, wait_step, AtomicU64, Ordering};
 use std::marker::PhantomData;
 
@@ -50,7 +50,7 @@ pub enum CellKind {
 #[doc(hidden)]
 pub struct Sharded<const N: usize, S: Shards = PerThread> {
     /// Where the run is (`engine` packs it); 0 until the first use assigns one.
-    location: AtomicU64,
+    location: LocationWord,
     /// Even when no set/reset runs; odd while one does. Only changed under its own lock
     /// (the compare-and-swap in `write_locked`).
     version: AtomicU64,
@@ -64,7 +64,7 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
         /// No run yet: every cell reads 0 and nothing is allocated until a thread writes.
         pub fn new() -> Self {
             Sharded {
-                location: AtomicU64::new(0),
+                location: LocationWord::new(),
                 version: AtomicU64::new(0),
                 globals: sync::repeat![AtomicU64::new(0); N],
                 shards: PhantomData,
@@ -469,7 +469,7 @@ impl<const N: usize> Sharded<N> {
 
 impl<const N: usize, S: Shards> Drop for Sharded<N, S> {
     fn drop(&mut self) {
-        let location = sync::u64_get_mut(&mut self.location);
+        let location = self.location.get_mut();
         if location != 0 {
             // `&mut self`: every write to the run happened-before this drop.
             engine_of::<S>().free(location, N);

@@ -41,7 +41,7 @@ use runs::Runs;
 use shard::ShardIds;
 use table::CopyTable;
 
-use crate::sync::{self, fence, lock, AtomicU64, Mutex, Ordering};
+use crate::sync::{self, fence, lock, AtomicU64, AtomicUsize, Mutex, Ordering};
 
 /// How many chunks an arena can have. Under loom, 3 small chunks keep models small and
 /// still let a model grow an arena.
@@ -65,6 +65,45 @@ const _: () = assert!(CHUNKS < CACHE_SLOTS);
 const SLOT_BITS: u32 = 6;
 const SLOT_MASK: u64 = (1 << SLOT_BITS) - 1;
 const _: () = assert!(CACHE_SLOTS == 1 << SLOT_BITS);
+
+/// A run's location word (in every counter, group and histogram page): `usize`-wide. A
+/// location fits in 32 bits (6 bits of cache slot, at most 23 of offset: the largest chunk
+/// holds 2^23 cells), so on targets without 64-bit atomics the add path's first load is one
+/// plain 32-bit atomic load, not a split word's checked read (`docs/design.md` §15); where
+/// `usize` is 64 bits it is the same load as an `AtomicU64`'s.
+#[repr(transparent)]
+pub(crate) struct LocationWord(AtomicUsize);
+
+const _: () = assert!(
+    (chunk_cells(CHUNKS - 1) as u64) << SLOT_BITS | SLOT_MASK <= u32::MAX as u64,
+    "a location must fit in 32 bits"
+);
+
+impl LocationWord {
+    sync::const_fn! {
+        /// No run yet.
+        pub(crate) fn new() -> Self {
+            LocationWord(AtomicUsize::new(0))
+        }
+    }
+
+    /// The location (0: no run yet).
+    #[inline(always)]
+    pub(crate) fn load(&self, order: Ordering) -> u64 {
+        self.0.load(order) as u64
+    }
+
+    /// Sets the location (a packed run, below 2^32).
+    #[inline(always)]
+    pub(crate) fn store(&self, location: u64, order: Ordering) {
+        self.0.store(location as usize, order);
+    }
+
+    /// The location, through a unique reference.
+    pub(crate) fn get_mut(&mut self) -> u64 {
+        sync::usize_get_mut(&mut self.0) as u64
+    }
+}
 
 fn pack(run: Run) -> u64 {
     ((run.offset as u64) << SLOT_BITS) | (run.chunk as u64 + 1)
@@ -189,7 +228,7 @@ impl Engine {
     /// `location`: its run if another thread assigned one meanwhile, else a new one.
     #[cold]
     #[inline(never)]
-    pub(crate) fn assign(&self, location: &AtomicU64, len: usize) -> u64 {
+    pub(crate) fn assign(&self, location: &LocationWord, len: usize) -> u64 {
         let mut registry = lock(&self.registry);
         // Relaxed: assignments happen under this mutex, which orders them for us.
         let current = location.load(Ordering::Relaxed);
@@ -413,7 +452,7 @@ pub(crate) fn own_cached(location: u64) -> Option<*const AtomicU64> {
 /// shard's copy of the chunk if it has none.
 #[cold]
 #[inline(never)]
-pub(crate) fn own_slow(location: &AtomicU64, len: usize) -> *const AtomicU64 {
+pub(crate) fn own_slow(location: &LocationWord, len: usize) -> *const AtomicU64 {
     let engine = engine();
     // Acquire: as on the add path (the reused-run clearing must be visible).
     let mut packed = location.load(Ordering::Acquire);

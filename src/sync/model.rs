@@ -102,12 +102,9 @@ pub(crate) fn wait_step(step: &mut u32) {
     loom::thread::yield_now();
 }
 
-/// Reads an `AtomicU64` through a unique reference.
-pub(crate) fn u64_get_mut(value: &mut AtomicU64) -> u64 {
-    #[cfg(not(shardstat_split64))]
-    return value.with_mut(|v| *v);
-    #[cfg(shardstat_split64)]
-    return value.get_mut_value();
+/// Reads an `AtomicUsize` through a unique reference.
+pub(crate) fn usize_get_mut(value: &mut AtomicUsize) -> usize {
+    value.with_mut(|v| *v)
 }
 
 /// `len` atomics at 0 (loom atomics are objects of the model and cannot be zeroed memory).

@@ -107,13 +107,10 @@ pub(crate) fn wait_step(step: &mut u32) {
     }
 }
 
-/// Reads an `AtomicU64` through a unique reference (no other thread can touch it).
+/// Reads an `AtomicUsize` through a unique reference (no other thread can touch it).
 #[inline]
-pub(crate) fn u64_get_mut(value: &mut AtomicU64) -> u64 {
-    #[cfg(not(any(not(target_has_atomic = "64"), shardstat_split64)))]
-    return *value.get_mut();
-    #[cfg(any(not(target_has_atomic = "64"), shardstat_split64))]
-    return value.get_mut_value();
+pub(crate) fn usize_get_mut(value: &mut AtomicUsize) -> usize {
+    *value.get_mut()
 }
 
 /// `len` atomics at 0, in one allocation. Zeroed memory from the allocator (`calloc`: a large

@@ -273,11 +273,6 @@ impl AtomicU64 {
     pub fn swap(&self, value: u64, order: Ordering) -> u64 {
         self.update(order, |_| Some(value)).0
     }
-
-    /// The value, through a unique reference (no other thread can touch it).
-    pub fn get_mut_value(&mut self) -> u64 {
-        self.halves()
-    }
 }
 
 /// `update`'s answer as `std`'s conditional writes give it: `Ok(previous)` if it stored,
@@ -332,7 +327,7 @@ mod tests {
 
     #[test]
     fn every_operation_acts_on_the_whole_64_bit_value() {
-        let mut cell = AtomicU64::new(u32::MAX.into());
+        let cell = AtomicU64::new(u32::MAX.into());
         assert_eq!(cell.fetch_add(1, Ordering::Relaxed), u64::from(u32::MAX));
         assert_eq!(cell.load(Ordering::Relaxed), 1 << 32);
         assert_eq!(cell.fetch_sub(1, Ordering::Relaxed), 1 << 32);
@@ -364,7 +359,7 @@ mod tests {
             Ok(u64::MAX)
         );
         assert_eq!(cell.swap(3, Ordering::Relaxed), 1);
-        assert_eq!(cell.get_mut_value(), 3);
+        assert_eq!(cell.load_owned(), 3);
         assert_eq!(format!("{cell:?}"), "3");
         assert_eq!(AtomicU64::default().load(Ordering::Relaxed), 0);
     }
