@@ -135,8 +135,10 @@ pub mod __private {
     #[cfg(feature = "serde")]
     pub use serde;
 
-    /// Engine internals for the loom suite's negative controls (loom builds only).
+    /// Engine internals: its self-check (for the tests), and the loom suite's negative
+    /// controls (loom builds only).
     pub mod engine {
+        pub use crate::engine::check;
         crate::sync::model_only! {
             pub use crate::engine::release_without_clearing;
         }

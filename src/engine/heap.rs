@@ -13,11 +13,11 @@
 //! So copies are carved, under the engine's mutex, from **blocks** that grow from 8 KiB to
 //! **128 KiB** — from 128 KiB on, the system allocator maps each block from the OS directly
 //! (pages it commits only when written, placed beside each other, whichever thread asks);
-//! the small first blocks keep a process with a few threads small — and each copy is
-//! followed by a **64-byte skew**, so copies of one chunk are never a power of two apart. A
-//! copy larger than half a full block gets a block of its own, starting at a per-shard
-//! offset (a multiple of 64 bytes) for the same reason. Blocks are freed only with the
-//! engine (the process).
+//! the small first blocks keep a process with a few threads small, and a block is never
+//! smaller than the copy that needs it — and each copy is followed by a **64-byte skew**,
+//! so copies of one chunk are never a power of two apart. A copy larger than half a full
+//! block gets a block of its own, starting at a per-shard offset (a multiple of 64 bytes)
+//! for the same reason. Blocks are freed only with the engine (the process).
 
 use crate::sync::{self, AtomicPtr, AtomicU64};
 use std::ptr;
@@ -68,10 +68,15 @@ impl Heap {
             return self.block(cells + offset).wrapping_add(offset);
         }
         if need > self.left {
-            let cells = (FIRST_BLOCK_CELLS << self.blocks.len().min(8)).min(BLOCK_CELLS);
+            // The next size in the doubling, but never smaller than the copy: a process's
+            // first write may be to a large chunk (reads take runs without carving copies).
+            let cells = (FIRST_BLOCK_CELLS << self.blocks.len().min(8))
+                .min(BLOCK_CELLS)
+                .max(need);
             self.next = self.block(cells);
             self.left = cells;
         }
+        debug_assert!(need <= self.left);
         let copy = self.next;
         self.next = self.next.wrapping_add(need);
         self.left -= need;
@@ -92,6 +97,16 @@ impl Heap {
         let array = Box::into_raw(array).cast::<AtomicPtr<AtomicU64>>();
         self.arrays.push((array, len));
         array
+    }
+
+    /// Whether the `cells` cells from `start` lie inside one block (the engine's
+    /// self-check, [`super::check`]).
+    pub(crate) fn contains(&self, start: *const AtomicU64, cells: usize) -> bool {
+        let (start, end) = (start as usize, start as usize + cells * 8);
+        self.blocks.iter().any(|&(block, len)| {
+            let block = block as usize;
+            start >= block && end <= block + len * 8
+        })
     }
 
     /// The bytes of every block and array.
@@ -150,6 +165,75 @@ mod tests {
         // SAFETY: nothing is used after this.
         unsafe { heap.free_all() };
         assert_eq!(heap.bytes(), 0);
+    }
+
+    /// The block that holds `cells` cells from `copy`, if one does.
+    fn block_of(heap: &Heap, copy: *mut AtomicU64, cells: usize) -> Option<usize> {
+        heap.blocks.iter().position(|&(block, len)| {
+            let (start, end) = (block as usize, block as usize + len * 8);
+            copy as usize >= start && copy as usize + cells * 8 <= end
+        })
+    }
+
+    /// Bug found in review (issue 22): a copy of up to half a full block took a new block
+    /// sized by how many blocks existed, not by the copy. A process's first write to chunk 8
+    /// (1,024 cells) got a 1,024-cell block for 1,032 cells, and every later copy came from
+    /// past its end.
+    #[test]
+    fn a_large_first_copy_and_the_next_small_one_are_inside_their_blocks() {
+        for first in [1024, 2048, 4096, 8192] {
+            let mut heap = Heap::new();
+            let big = heap.carve(first, 0);
+            let small = heap.carve(256, 1);
+            assert!(
+                block_of(&heap, big, first).is_some(),
+                "a copy of {first} cells"
+            );
+            assert!(block_of(&heap, small, 256).is_some(), "after {first}");
+            // SAFETY: nothing is used after this.
+            unsafe { heap.free_all() };
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: if cfg!(miri) { 4 } else { 256 },
+            failure_persistence: None,
+            ..Default::default()
+        })]
+
+        /// Random copies of the engine's chunk sizes, for random shards, from a fresh heap:
+        /// each copy lies inside one block, no two overlap, and each is zeroed (writing its
+        /// cells, as an owner would, would show any overlap to the next check).
+        #[test]
+        fn every_copy_is_inside_a_block_and_no_two_overlap(
+            copies in proptest::collection::vec(
+                (0..super::super::CHUNKS.min(24), 0..300usize),
+                1..if cfg!(miri) { 6 } else { 40 },
+            )
+        ) {
+            let mut heap = Heap::new();
+            let mut carved: Vec<(usize, usize)> = Vec::new();
+            for (chunk, shard) in copies {
+                let cells = super::super::chunk_cells(chunk);
+                let copy = heap.carve(cells, shard);
+                proptest::prop_assert!(
+                    block_of(&heap, copy, cells).is_some(),
+                    "a copy of {} cells for shard {} is outside every block", cells, shard
+                );
+                // SAFETY: the copy is inside a live block (just checked).
+                let first = unsafe { &*copy };
+                proptest::prop_assert_eq!(first.load(sync::Ordering::Relaxed), 0);
+                first.store(u64::MAX, sync::Ordering::Relaxed);
+                carved.push((copy as usize, cells * 8));
+            }
+            carved.sort_unstable();
+            for pair in carved.windows(2) {
+                proptest::prop_assert!(pair[0].0 + pair[0].1 <= pair[1].0, "copies overlap");
+            }
+            // SAFETY: nothing is used after this.
+            unsafe { heap.free_all() };
+        }
     }
 
     #[test]

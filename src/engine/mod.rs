@@ -353,6 +353,39 @@ impl Engine {
         self.copies[slot_of(location)].count()
     }
 
+    /// The engine's memory invariants, checked under its mutex: every shard's copy of every
+    /// chunk lies inside one of the heap's blocks, and no two copies overlap.
+    fn check(&self) -> Result<(), String> {
+        let registry = lock(&self.registry);
+        let mut copies = Vec::new();
+        for chunk in 0..CHUNKS {
+            let cells = chunk_cells(chunk);
+            let mut outside = None;
+            self.copies[chunk + 1].for_each_indexed(|shard, copy| {
+                if !registry.heap.contains(copy, cells) {
+                    outside.get_or_insert(shard);
+                }
+                copies.push((copy as usize, cells * 8, chunk, shard));
+            });
+            if let Some(shard) = outside {
+                return Err(format!(
+                    "shard {shard}'s copy of chunk {chunk} ({cells} cells) is not inside a block"
+                ));
+            }
+        }
+        copies.sort_unstable();
+        for pair in copies.windows(2) {
+            let ((a, len, chunk_a, shard_a), (b, _, chunk_b, shard_b)) = (pair[0], pair[1]);
+            if a + len > b {
+                return Err(format!(
+                    "shard {shard_a}'s copy of chunk {chunk_a} overlaps shard {shard_b}'s copy \
+                     of chunk {chunk_b}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// What the engine holds now.
     fn stats(&self) -> EngineStats {
         let (cells_in_use, live_shards) = {
@@ -431,6 +464,15 @@ pub fn engine_stats() -> EngineStats {
         live_shards: threads.live_shards,
         heap_bytes: threads.heap_bytes + cpus.heap_bytes,
     }
+}
+
+/// Checks the memory invariants of both engines (per-thread and per-CPU): every shard's copy
+/// of every chunk inside one heap block, no two copies overlapping. For the tests (the
+/// engine's property test and the large-copy tests run it after every step); takes each
+/// engine's mutex.
+pub fn check() -> Result<(), String> {
+    engine().check()?;
+    cpu_engine().check()
 }
 
 /// The calling thread's copy of the run at `location`, if the thread has that chunk cached:
