@@ -179,9 +179,17 @@ fn register(engine: &'static Engine) -> usize {
         engine: super::engine_handle(),
     });
     let _ = GUARD.try_with(|g| g.set(guard.take()));
-    // If the guard's thread-local is already destroyed (we are inside the thread's own
-    // thread-local destructors), the index is never returned: it is leaked, not shared.
-    std::mem::forget(guard);
+    if let Some(guard) = guard {
+        // The guard's thread-local is already destroyed: this write comes from another
+        // thread-local's destructor, run after the guard returned the thread's first shard
+        // (one touched before the thread's first counter write). Have this guard dropped
+        // right after that destructor returns; a later destructor that writes again takes
+        // a shard again, and arms another. Where that cannot be arranged (not glibc), the
+        // index is never returned: leaked, not shared.
+        if let Err(guard) = sync::drop_at_thread_exit(guard) {
+            std::mem::forget(guard);
+        }
+    }
     shard
 }
 

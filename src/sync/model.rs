@@ -94,6 +94,12 @@ pub(crate) fn unwinding_model() -> bool {
     std::thread::panicking()
 }
 
+/// Loom registers no destructor once a model thread's thread-locals are being destroyed:
+/// the value is handed back (its owner leaks it, as before this existed).
+pub(crate) fn drop_at_thread_exit<T: 'static>(value: T) -> Result<(), T> {
+    Err(value)
+}
+
 /// One step of waiting for another thread: a yield, which tells the model checker that this
 /// thread cannot make progress until another one runs.
 #[inline]

@@ -89,6 +89,95 @@ pub(crate) fn unwinding_model() -> bool {
     false
 }
 
+/// Drops `value` on the calling thread's exit, as a thread-local's destructor registered now
+/// would be: before the destructors of the thread-locals registered earlier, after those
+/// registered later — and, when called from inside a thread-local destructor, right after
+/// that destructor returns. `Err(value)` where the platform offers no way to register it.
+///
+/// For work that must run when a thread's own thread-locals are already being destroyed,
+/// where `thread_local!` can no longer register anything (an access to a destroyed
+/// thread-local fails). With glibc: `__cxa_thread_atexit_impl`, the registration C++
+/// `thread_local` destructors use, which also keeps the library that holds this code loaded
+/// until the destructor has run.
+pub(crate) fn drop_at_thread_exit<T: 'static>(value: T) -> Result<(), T> {
+    at_thread_exit::register(value)
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu", not(miri)))]
+mod at_thread_exit {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// `int __cxa_thread_atexit_impl(void (*dtor)(void *), void *obj, void *dso_symbol)`.
+    type Register = unsafe extern "C" fn(
+        unsafe extern "C" fn(*mut libc::c_void),
+        *mut libc::c_void,
+        *mut libc::c_void,
+    ) -> libc::c_int;
+
+    extern "C" {
+        /// The handle of the object (executable or shared library) this code is linked into:
+        /// glibc counts the destructors registered for it and unloads it only after they ran.
+        static __dso_handle: u8;
+    }
+
+    /// 0: not looked up yet; 1: glibc has no such function; else the function.
+    static REGISTER: AtomicUsize = AtomicUsize::new(0);
+
+    fn lookup() -> Option<Register> {
+        // Relaxed: the value is the same whichever thread looks it up.
+        let mut found = REGISTER.load(Ordering::Relaxed);
+        if found == 0 {
+            // SAFETY: `dlsym` with the default handle and a NUL-terminated name only looks
+            // the symbol up; it returns null if no loaded object defines it.
+            let symbol =
+                unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__cxa_thread_atexit_impl".as_ptr()) };
+            found = if symbol.is_null() { 1 } else { symbol as usize };
+            REGISTER.store(found, Ordering::Relaxed);
+        }
+        // SAFETY: a non-null result of looking up glibc's `__cxa_thread_atexit_impl` is that
+        // function, whose C signature `Register` spells.
+        (found != 1).then(|| unsafe { std::mem::transmute::<usize, Register>(found) })
+    }
+
+    /// Drops the `Box<T>` at `value`.
+    unsafe extern "C" fn drop_boxed<T>(value: *mut libc::c_void) {
+        // SAFETY: `value` is the `Box::into_raw` of a `Box<T>` that `register::<T>` handed to
+        // glibc, which calls this once per registration.
+        drop(unsafe { Box::from_raw(value.cast::<T>()) });
+    }
+
+    pub(super) fn register<T: 'static>(value: T) -> Result<(), T> {
+        let Some(register) = lookup() else {
+            return Err(value);
+        };
+        let boxed = Box::into_raw(Box::new(value)).cast::<libc::c_void>();
+        // SAFETY: `register` is glibc's `__cxa_thread_atexit_impl`; it stores the function,
+        // its argument (the box, owned by glibc until the call) and this object's handle,
+        // and calls the function once when the thread exits. `addr_of!` takes the handle's
+        // address without reading it.
+        let failed = unsafe {
+            register(
+                drop_boxed::<T>,
+                boxed,
+                std::ptr::addr_of!(__dso_handle).cast_mut().cast(),
+            )
+        } != 0;
+        if failed {
+            // SAFETY: glibc did not take the box; it is still ours, from `Box::into_raw`.
+            return Err(*unsafe { Box::from_raw(boxed.cast::<T>()) });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu", not(miri))))]
+mod at_thread_exit {
+    /// No registration known here (and none needed by Miri's tests).
+    pub(super) fn register<T: 'static>(value: T) -> Result<(), T> {
+        Err(value)
+    }
+}
+
 /// One step of waiting for another thread to finish a short critical section (a `set`, a
 /// `reset`, or a group `update` on another thread).
 ///
