@@ -238,6 +238,19 @@ mod x86_64_linux {
         };
     }
 
+    /// After a section, committed or not: clears the area's `rseq_cs` field, so that it never
+    /// points at a descriptor once the section is over. The descriptor lives in the object
+    /// this code is linked into; if that object is a library that is later unloaded
+    /// (`dlclose`), a pointer left behind would make the kernel's next look at this thread
+    /// (a preemption, a signal) read unmapped memory and kill the process with SIGSEGV —
+    /// and the thread may be any thread that ever counted, blocked anywhere. One store to a
+    /// line the section has just written (`docs/design.md` §13, `tests/unload.rs`).
+    macro_rules! section_end {
+        () => {
+            "mov qword ptr fs:[{area} + 8], 0\n"
+        };
+    }
+
     /// The abort handler (label 6), out of line in `__rseq_failure`: glibc's x86 `RSEQ_SIG`, which
     /// the kernel checks in the 4 bytes before the abort address, as the operand of a `ud1` (so
     /// disassemblers stay in step), then a jump to `$failed` (the section's "not committed" path).
@@ -292,7 +305,8 @@ mod x86_64_linux {
             // checked against `index`, then the cell is loaded, added to and stored: the store
             // is the last instruction, so an abort leaves the cell untouched. The cell is a live
             // `AtomicU64` (the caller's contract); no other memory is written but the area's
-            // `rseq_cs` field, which belongs to this thread's rseq use. The stack is untouched.
+            // `rseq_cs` field (set before the section, cleared after it), which belongs to
+            // this thread's rseq use. The stack is untouched.
             unsafe {
                 core::arch::asm!(
                     "xor {ok:e}, {ok:e}",
@@ -306,6 +320,7 @@ mod x86_64_linux {
                     "mov {ok:e}, 1",
                     abort_handler!("7f"),
                     "7:",
+                    section_end!(),
                     area = in(reg) self.area,
                     at = in(reg) self.index_at,
                     index = in(reg) index as u32,
@@ -343,7 +358,8 @@ mod x86_64_linux {
             // 3, stored into this thread's area first, with the signature before its abort
             // address (6). It checks the index and both expected words, then commits with its
             // last instruction, one store to `target` (a live `AtomicU64`, the caller's
-            // contract). A failed check leaves the section before the store (label 8).
+            // contract). A failed check leaves the section before the store (label 8). Every
+            // way out clears the area's `rseq_cs` field again (after label 9).
             unsafe {
                 core::arch::asm!(
                     section_start!(),
@@ -361,6 +377,7 @@ mod x86_64_linux {
                     "8:",
                     "xor {ok:e}, {ok:e}",
                     "9:",
+                    section_end!(),
                     area = in(reg) self.area,
                     at = in(reg) self.index_at,
                     index = in(reg) index as u32,
