@@ -20,3 +20,7 @@ fi
 export MIRIFLAGS="${MIRIFLAGS:--Zmiri-strict-provenance}"
 cargo +nightly miri --version
 cargo +nightly miri test --lib "$@"
+# The engine's allocator through the public API: a shard's first copy of a large chunk (an
+# access past a block is an error here), and a small configuration of the engine's
+# state-machine property test.
+cargo +nightly miri test --test large_first_copy --test engine_model
