@@ -151,6 +151,11 @@ impl Counter {
     /// A handle on the calling thread's shard, for loops that add many times: it skips the
     /// per-add shard lookup. It cannot leave the thread (it is neither `Send` nor `Sync`).
     ///
+    /// Use it while the thread runs, not from a thread-local's destructor: once a thread's
+    /// thread-locals are being destroyed, the shard the handle found may already have been
+    /// returned, and be another thread's. There, call [`add`](Counter::add), which finds a
+    /// shard afresh (and returns it when the destructor ends).
+    ///
     /// ```
     /// let pages = shardstat::Counter::new();
     /// let local = pages.local();

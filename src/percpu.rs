@@ -51,6 +51,34 @@
 //! } // else at most one shard per CPU this process may use
 //! ```
 //!
+//! # Signal handlers
+//! A per-CPU add or record commits in a restartable sequence, which a signal aborts and
+//! restarts: a handler may count into the very counter its thread was adding to, and nothing
+//! is lost or counted twice. But the **first** write on each CPU creates that CPU's cells,
+//! under the engine's mutex and with the allocator, and a handler that writes while its own
+//! thread is inside such a first write (or inside `malloc`) would deadlock. Which write is a
+//! CPU's first depends on migrations the program cannot see, so the rule is:
+//!
+//! **A signal handler may write a per-CPU counter whose `reserve_all_cpus()`
+//! ([`Counter::reserve_all_cpus`], and the same method of the other types) returned
+//! `true`**, called before the handler was installed:
+//! its cells then exist on every CPU, and no write to it locks or allocates
+//! (`tests/signals.rs` raises the signal inside the engine's own allocations).
+//! `reserve_all_cpus` returns `false` where restartable sequences do not run ([`mode`] is
+//! `PerThread`): there, as with the per-thread types, a handler must not write a counter at
+//! all — its plain load and store can interleave with the interrupted thread's write to the
+//! same shard (a lost count), and a thread's first write takes a lock. Reads, `set` and
+//! `reset` are never async-signal-safe (they wait for a concurrent `set`/`reset`, which may
+//! be the interrupted thread's).
+//!
+//! # Threads without a registered rseq area
+//! glibc registers an area for every thread it starts, and [`mode`] is decided once. A thread
+//! whose area is not registered although the process's are (other code unregistered it, or
+//! its registration failed, as under a per-thread seccomp filter) is detected on its every
+//! write — its `cpu_id` reads −1 or −2 — and writes one extra shard, shared by all such
+//! threads one at a time under a lock: exact, but not signal-safe
+//! (`tests/unregistered.rs`).
+//!
 //! A per-CPU counter cannot be a field of a `stats!` group:
 //!
 //! ```compile_fail,E0277
@@ -142,20 +170,49 @@ pub fn restarts() -> u64 {
     rseq::restarts()
 }
 
+/// The per-CPU engine's shard of writer `index`: shard `index + 1` belongs to CPU (or
+/// concurrency ID) `index` where restartable sequences run, and to the thread of shard index
+/// `index` where they do not. Shard 0 ([`LOCKED_SHARD`]) is the lock's.
+#[inline(always)]
+fn shard_of(index: usize) -> usize {
+    index + 1
+}
+
+/// The shard written by threads whose rseq area is not registered (while the process uses
+/// restartable sequences): one at a time, under the engine's `unregistered` lock, each as
+/// its owner ([`write_unregistered`]). No section ever writes it.
+const LOCKED_SHARD: usize = 0;
+
+/// Runs `write` on the first cell of the run at `location` in [`LOCKED_SHARD`]'s copy,
+/// holding the lock that makes the calling thread that shard's one writer.
+///
+/// For a thread whose rseq area is not registered although the process's is (other code
+/// unregistered it, or registration failed on this thread only): its `cpu_id` reads −1 or
+/// −2 and its `mm_cid` 0, so neither names a shard it may write without a section the
+/// kernel protects. Not async-signal-safe (it takes a lock); correct, and rare.
+#[cold]
+#[inline(never)]
+fn write_unregistered<R>(location: u64, write: impl FnOnce(*const AtomicU64) -> R) -> R {
+    let engine = cpu_engine();
+    let _one_writer = engine.lock_unregistered();
+    write(engine.copy_of(location, LOCKED_SHARD))
+}
+
 /// Adds `n` to cell `i` of the calling CPU's copy of `cells`' run: one attempt inline, the
-/// rest (the first use, a restart, no rseq) out of line.
+/// rest (the first use, a restart, no rseq, an unregistered thread) out of line.
 #[inline(always)]
 fn add<const N: usize>(cells: &Sharded<N, PerCpu>, i: usize, n: u64) {
     let location = cells.location();
     if let Some(rseq) = rseq::get_probed() {
         let index = rseq.index();
-        let base = cpu_engine().existing_copy(location, index);
+        // An unregistered thread's index finds no copy (it is at least 2^31).
+        let base = cpu_engine().existing_copy(location, shard_of(index));
         if !base.is_null() {
             let first = base.wrapping_add(offset_of(location));
-            // SAFETY: cell `i` of the run in shard `index`'s copy of its chunk is a live
+            // SAFETY: cell `i` of the run in shard `index + 1`'s copy of its chunk is a live
             // `AtomicU64` (copies live as long as the engine, the run as long as `cells`);
-            // per-CPU shards are written only by sections that check their index (here and
-            // in `record`), and readers only load.
+            // that shard is written only by sections that check their index is `index`
+            // (here and in `record`), and readers only load.
             if unsafe { rseq.add(first.wrapping_add(i), n, index) } {
                 return;
             }
@@ -165,27 +222,51 @@ fn add<const N: usize>(cells: &Sharded<N, PerCpu>, i: usize, n: u64) {
     add_slow(location, i, n);
 }
 
-/// `add` after its first attempt: probes rseq, creates the CPU's copy, restarts; or, without
-/// rseq, the thread's own shard, as the per-thread types.
+/// `add` after its first attempt: probes rseq, creates the CPU's copy, restarts; without
+/// rseq, the thread's own shard, as the per-thread types; on a thread whose rseq area is
+/// not registered, the locked shard.
 #[cold]
 #[inline(never)]
 fn add_slow(location: u64, i: usize, n: u64) {
     let engine = cpu_engine();
     let Some(rseq) = rseq::get() else {
-        let cell = engine.copy_of(location, shard::index()).wrapping_add(i);
-        // SAFETY: cell `i` of the run in the copy of the thread's own shard index, a live
+        let cell = engine
+            .copy_of(location, shard_of(shard::index()))
+            .wrapping_add(i);
+        // SAFETY: cell `i` of the run in the copy of the thread's own shard, a live
         // `AtomicU64`; only the thread that holds the index writes it (`shard::index`).
         return add_owned(unsafe { &*cell }, n);
     };
     loop {
         let index = rseq.index();
-        let cell = engine.copy_of(location, index).wrapping_add(i);
+        if !rseq::registered(index) {
+            return write_unregistered(location, |first| {
+                // SAFETY: cell `i` of the run in the locked shard's copy, a live `AtomicU64`
+                // that only holders of the lock write.
+                add_owned(unsafe { &*first.wrapping_add(i) }, n);
+            });
+        }
+        let cell = engine.copy_of(location, shard_of(index)).wrapping_add(i);
         // SAFETY: as in `add`.
         if unsafe { rseq.add(cell, n, index) } {
             return;
         }
         rseq::count_restart();
     }
+}
+
+/// Creates the copies of the chunk that holds `cells`' run for every shard a registered
+/// writer can have, so that no later write to it takes a lock or allocates; whether writes
+/// are now async-signal-safe (only where restartable sequences run).
+fn reserve_all_cpus<const N: usize>(cells: &Sharded<N, PerCpu>) -> bool {
+    let location = cells.location();
+    if rseq::get().is_none() {
+        return false;
+    }
+    for index in 0..rseq::possible_indices() {
+        cpu_engine().copy_of(location, shard_of(index));
+    }
+    true
 }
 
 /// Records `v` (encoded: larger is better) into the extremum pair at cells 0 and 1 of the
@@ -211,9 +292,17 @@ fn record(cells: &Sharded<2, PerCpu>, v: u64) {
         // Relaxed, as in `record_best`: only decides which epoch `v` belongs to.
         let current = cells.global(0).load(Ordering::Relaxed);
         let index = rseq.index();
-        let epoch = engine.copy_of(location, index);
+        if !rseq::registered(index) {
+            return write_unregistered(location, |epoch| {
+                // SAFETY: the pair in the locked shard's copy: live `AtomicU64`s that only
+                // holders of the lock write.
+                let (epoch, value) = unsafe { (&*epoch, &*epoch.wrapping_add(1)) };
+                record_best(cells.global(0), epoch, value, v);
+            });
+        }
+        let epoch = engine.copy_of(location, shard_of(index));
         let value = epoch.wrapping_add(1);
-        // SAFETY: both are cells of the run in shard `index`'s copy, live `AtomicU64`s.
+        // SAFETY: both are cells of the run in shard `index + 1`'s copy, live `AtomicU64`s.
         let (e, val) = unsafe { (&*epoch, &*value) };
         // Relaxed: the section below compares them again before it commits.
         let (e, val) = (e.load(Ordering::Relaxed), val.load(Ordering::Relaxed));
@@ -244,7 +333,7 @@ fn record(cells: &Sharded<2, PerCpu>, v: u64) {
 /// `record` without restartable sequences: the thread's own shard, as the per-thread types.
 #[inline(never)]
 fn record_per_thread(global_epoch: &AtomicU64, location: u64, v: u64) {
-    let epoch = cpu_engine().copy_of(location, shard::index());
+    let epoch = cpu_engine().copy_of(location, shard_of(shard::index()));
     // SAFETY: the pair in the copy of the thread's own shard index: live `AtomicU64`s that
     // only this thread writes (`shard::index`).
     let (epoch, value) = unsafe { (&*epoch, &*epoch.wrapping_add(1)) };
@@ -255,7 +344,9 @@ fn record_per_thread(global_epoch: &AtomicU64, location: u64, v: u64) {
 /// memory and reads bounded by CPUs (module docs).
 ///
 /// Semantics (each tested, in both modes): exact at rest; nothing lost or counted twice —
-/// under contention, preemption, migration, signals and thread exit; monotone reads; exact,
+/// under contention, preemption, migration and thread exit, and, where restartable sequences
+/// run, signal handlers writing the counter their thread was writing (see [Signal
+/// handlers](crate::percpu#signal-handlers) for when a handler may write); monotone reads; exact,
 /// race-free `set`/`reset` (a concurrent add counts wholly after the set or not at all);
 /// no locked instruction on the add path where restartable sequences run; a new counter
 /// starts at 0 even on a dropped one's cells.
@@ -361,9 +452,35 @@ impl Counter {
         self.set(0);
     }
 
+    /// Creates this counter's cells on every CPU the kernel may ever bring up, so that no
+    /// later [`add`](Counter::add) on any CPU takes a lock or allocates; returns whether adds
+    /// are now **async-signal-safe** (see [Signal handlers](crate::percpu#signal-handlers)).
+    ///
+    /// An add normally creates its CPU's cells the first time it runs there, under the
+    /// engine's mutex and with the allocator: a signal handler that adds while its thread is
+    /// inside that first add (or inside `malloc`) would deadlock. Call this once, before
+    /// installing the handler. Costs 8 bytes per possible CPU for this counter and the
+    /// per-CPU counters near it (up to a few KiB per CPU). `false`, and nothing reserved,
+    /// where restartable sequences do not run: there the shards are threads', which cannot
+    /// be created in advance.
+    ///
+    /// ```
+    /// static SIGNALS_SEEN: shardstat::percpu::Counter = shardstat::percpu::Counter::new();
+    ///
+    /// if SIGNALS_SEEN.reserve_all_cpus() {
+    ///     // a signal handler may now call SIGNALS_SEEN.inc()
+    /// }
+    /// SIGNALS_SEEN.inc();
+    /// assert_eq!(SIGNALS_SEEN.get(), 1);
+    /// ```
+    pub fn reserve_all_cpus(&self) -> bool {
+        reserve_all_cpus(&self.cells)
+    }
+
     /// How many shards hold this counter's cells (and those of the per-CPU counters near
-    /// it): at most one per CPU the process has run on, or one per thread without
-    /// restartable sequences. What [`get`](Counter::get) reads. One load.
+    /// it): at most one per CPU the process has run on (plus one if a thread without a
+    /// registered rseq area wrote), or one per thread without restartable sequences. What
+    /// [`get`](Counter::get) reads. One load.
     ///
     /// ```
     /// let c = shardstat::percpu::Counter::new();
@@ -517,6 +634,20 @@ impl UpDownCounter {
         self.set(0);
     }
 
+    /// Creates this counter's cells on every CPU, so that adds never lock or allocate; whether
+    /// they are now async-signal-safe (see [`Counter::reserve_all_cpus`]).
+    ///
+    /// ```
+    /// let queued = shardstat::percpu::UpDownCounter::new();
+    /// if queued.reserve_all_cpus() {
+    ///     let cpus = std::thread::available_parallelism().unwrap().get();
+    ///     assert!(queued.shards() >= cpus, "a shard for every CPU, written or not");
+    /// }
+    /// ```
+    pub fn reserve_all_cpus(&self) -> bool {
+        reserve_all_cpus(&self.cells)
+    }
+
     /// How many shards hold this counter's cells (see [`Counter::shards`]).
     ///
     /// ```
@@ -647,6 +778,19 @@ impl<D: Direction> Extremum<D> {
         self.cells.new_epoch(0);
     }
 
+    /// Creates this extremum's cells on every CPU, so that records never lock or allocate;
+    /// whether they are now async-signal-safe (see [`Counter::reserve_all_cpus`]).
+    ///
+    /// ```
+    /// static LONGEST_HANDLER_NS: shardstat::percpu::Max = shardstat::percpu::Max::new();
+    /// let _signal_safe = LONGEST_HANDLER_NS.reserve_all_cpus();
+    /// LONGEST_HANDLER_NS.record(350);
+    /// assert_eq!(LONGEST_HANDLER_NS.get(), 350);
+    /// ```
+    pub fn reserve_all_cpus(&self) -> bool {
+        reserve_all_cpus(&self.cells)
+    }
+
     /// How many shards hold this extremum's cells (see [`Counter::shards`]).
     ///
     /// ```
@@ -682,7 +826,7 @@ pub fn __unrestartable_add(counter: &Counter, n: u64) {
     let location = counter.cells.location();
     match rseq::get() {
         Some(rseq) => {
-            let cell = cpu_engine().copy_of(location, rseq.index());
+            let cell = cpu_engine().copy_of(location, shard_of(rseq.index()));
             // SAFETY: a live cell of the run (as in `add`). The race is the point.
             add_owned(unsafe { &*cell }, n);
         }

@@ -6,7 +6,8 @@
 //! read an unmapped descriptor and killed the process with SIGSEGV. Each scenario here runs in
 //! a child process (this test binary again), which loads `examples/unload_fixture.rs` (a
 //! `cdylib`), adds through it, unloads it, gets preempted and signalled, and exits: the parent
-//! asserts that it exited normally.
+//! asserts that it exited normally. One scenario also forks after the unload: the library's
+//! `fork` handlers must have gone with it.
 //!
 //! x86-64 Linux with glibc only: restartable sequences run nowhere else (elsewhere the fixture
 //! would count per thread, which glibc keeps loaded until the thread exits).
@@ -16,7 +17,10 @@ use std::ffi::CString;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+#[path = "support/child.rs"]
+mod child;
 
 const CHILD: &str = "SHARDSTAT_UNLOAD_CHILD";
 const LIBRARY: &str = "SHARDSTAT_UNLOAD_LIBRARY";
@@ -52,39 +56,26 @@ fn build_fixture() -> PathBuf {
     PathBuf::from(&line[open + 1..start + 3])
 }
 
-/// Runs scenario `mode` in a child process; its exit status, or `None` if it hung.
-fn run_child(mode: &str, library: &PathBuf) -> Option<std::process::ExitStatus> {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
-        .env(CHILD, mode)
-        .env(LIBRARY, library)
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    None
-}
-
 #[test]
 fn unloading_a_library_that_counted_leaves_the_process_running() {
     if let Ok(mode) = std::env::var(CHILD) {
         return child(&mode, &std::env::var(LIBRARY).unwrap());
     }
     let library = build_fixture();
+    let library = library.to_str().unwrap();
     for mode in ["this-thread", "blocked-thread", "per-thread-counter"] {
-        let status = run_child(mode, &library);
-        println!("{mode}: {status:?}");
+        let child = child::run(
+            TEST_NAME,
+            &[(CHILD, mode), (LIBRARY, library)],
+            Duration::from_secs(120),
+        );
+        println!("{mode}: {:?}", child.status);
         assert!(
-            status.is_some_and(|s| s.success()),
-            "scenario {mode}: the child exited with {status:?} (a SIGSEGV is the kernel reading \
-             an unloaded section descriptor)"
+            child.succeeded(),
+            "scenario {mode}: the child exited with {:?} (a SIGSEGV is the kernel reading an \
+             unloaded section descriptor):\n{}",
+            child.status,
+            child.output
         );
     }
 }
@@ -156,6 +147,22 @@ fn get_preempted_and_signalled() {
     }
 }
 
+/// Forks, and waits for the child, which exits at once: the unloaded library's `fork`
+/// handlers (the engine installs some when it is loaded) must be gone with it.
+fn fork_and_wait() {
+    // SAFETY: the child only calls `_exit`.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        // SAFETY: ends the child at once.
+        unsafe { libc::_exit(0) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+}
+
 fn child(mode: &str, path: &str) {
     let plugin = load(path);
     let rseq = matches!(
@@ -172,6 +179,7 @@ fn child(mode: &str, path: &str) {
                 "with rseq the library counted with no thread-local"
             );
             get_preempted_and_signalled();
+            fork_and_wait();
         }
         "blocked-thread" => {
             let (added, wait_added) = mpsc::channel();

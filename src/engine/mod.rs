@@ -41,7 +41,7 @@ use runs::Runs;
 use shard::ShardIds;
 use table::CopyTable;
 
-use crate::sync::{self, fence, lock, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::sync::{self, fence, lock, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
 
 /// How many chunks an arena can have. Under loom, 3 small chunks keep models small and
 /// still let a model grow an arena.
@@ -145,6 +145,9 @@ pub(crate) struct Engine {
     /// and its drop), once per thread (its first write and its exit) and once per chunk a
     /// thread first writes in; never on the add path.
     pub(crate) registry: Mutex<Registry>,
+    /// Held by a thread whose rseq area is not registered while it writes the per-CPU
+    /// engine's locked shard (`crate::percpu`); unused in the per-thread engine.
+    pub(crate) unregistered: Mutex<()>,
 }
 
 /// What the engine's mutex guards.
@@ -164,6 +167,54 @@ sync::global! {
 sync::global! {
     static CPU_ENGINE: Engine = Engine::new();
     pub(crate) fn cpu_engine();
+}
+
+/// `fork(2)` in a multi-threaded process copies only the forking thread: a mutex another
+/// thread held at that moment stays held in the child forever. So every engine mutex is
+/// taken before the fork (in the forking thread, waiting for any holder to finish) and
+/// released after it in both processes, as glibc does for `malloc`'s locks. The child then
+/// creates counters, threads and copies as any process does.
+///
+/// The handlers are installed when this object is loaded (`sync::at_load!`), while one
+/// thread runs: installing them at the first lock instead left a window in which a fork
+/// copied a half-done installation (a `Once` in progress) into the child, which then waited
+/// for it forever (2 of 60 runs of `tests/fork.rs`).
+mod fork {
+    use super::{cpu_engine, engine, Registry};
+    use crate::sync::{self, MutexGuard};
+    use std::cell::RefCell;
+
+    /// The engines' mutexes, held from `prepare` to `parent`/`child`, in the order every
+    /// thread nests them (the per-CPU engine's locked shard before its registry).
+    struct Held {
+        _cpu_unregistered: MutexGuard<'static, ()>,
+        _cpu: MutexGuard<'static, Registry>,
+        _threads: MutexGuard<'static, Registry>,
+    }
+
+    sync::per_thread! {
+        static HELD: RefCell<Option<Held>> = RefCell::new(None);
+    }
+
+    sync::at_load!(install);
+
+    extern "C" fn install() {
+        sync::install_fork_handlers(prepare, release, release);
+    }
+
+    extern "C" fn prepare() {
+        let held = Held {
+            _cpu_unregistered: sync::lock(&cpu_engine().unregistered),
+            _cpu: sync::lock(&cpu_engine().registry),
+            _threads: sync::lock(&engine().registry),
+        };
+        HELD.with(|slot| *slot.borrow_mut() = Some(held));
+    }
+
+    /// After the fork, in the parent and in the child (whose one thread is the forking one).
+    extern "C" fn release() {
+        HELD.with(|slot| drop(slot.borrow_mut().take()));
+    }
 }
 
 /// Whose shards a run's copies are: a thread's ([`PerThread`], every type but the
@@ -220,8 +271,19 @@ impl Engine {
                     shards: ShardIds::new(),
                     heap: Heap::new(),
                 }),
+                unregistered: Mutex::new(()),
             }
         }
+    }
+
+    /// The engine's mutex, taken.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Registry> {
+        lock(&self.registry)
+    }
+
+    /// The lock of the locked shard (`crate::percpu`), taken.
+    pub(crate) fn lock_unregistered(&self) -> MutexGuard<'_, ()> {
+        lock(&self.unregistered)
     }
 
     /// The location of a run of `len` cells for the counter whose location word is
@@ -229,7 +291,7 @@ impl Engine {
     #[cold]
     #[inline(never)]
     pub(crate) fn assign(&self, location: &LocationWord, len: usize) -> u64 {
-        let mut registry = lock(&self.registry);
+        let mut registry = self.lock();
         // Relaxed: assignments happen under this mutex, which orders them for us.
         let current = location.load(Ordering::Relaxed);
         if current != 0 {
@@ -247,7 +309,7 @@ impl Engine {
     /// Shard `shard`'s copy of chunk `chunk`, created (zeroed) if it has none. Called only
     /// by the thread that owns `shard`.
     pub(crate) fn chunk_copy(&self, chunk: usize, shard: usize) -> *const AtomicU64 {
-        let mut registry = lock(&self.registry);
+        let mut registry = self.lock();
         let table = &self.copies[chunk + 1];
         if let Some(existing) = table.get(shard) {
             // An earlier owner of this shard made it; its exit happened-before our taking the
@@ -340,7 +402,7 @@ impl Engine {
                 cell.store(0, Ordering::Relaxed);
             }
         });
-        lock(&self.registry).runs.release(unpack(location, len));
+        self.lock().runs.release(unpack(location, len));
     }
 
     /// An upper bound of the shards that may have written the run at `location`: the shards
@@ -356,7 +418,7 @@ impl Engine {
     /// The engine's memory invariants, checked under its mutex: every shard's copy of every
     /// chunk lies inside one of the heap's blocks, and no two copies overlap.
     fn check(&self) -> Result<(), String> {
-        let registry = lock(&self.registry);
+        let registry = self.lock();
         let mut copies = Vec::new();
         for chunk in 0..CHUNKS {
             let cells = chunk_cells(chunk);
@@ -389,7 +451,7 @@ impl Engine {
     /// What the engine holds now.
     fn stats(&self) -> EngineStats {
         let (cells_in_use, live_shards) = {
-            let registry = lock(&self.registry);
+            let registry = self.lock();
             (registry.runs.in_use(), registry.shards.live())
         };
         EngineStats {
@@ -401,7 +463,7 @@ impl Engine {
 
     /// The heap bytes the engine holds: the copies' blocks and the tables.
     fn heap_bytes(&self) -> usize {
-        lock(&self.registry).heap.bytes()
+        self.lock().heap.bytes()
     }
 }
 
@@ -511,7 +573,7 @@ sync::model_only! {
     /// Returns a run to the allocator *without* clearing it: the bug the loom suite's
     /// reuse control must catch.
     pub fn release_without_clearing(location: u64, len: usize) {
-        lock(&engine().registry).runs.release(unpack(location, len));
+        engine().lock().runs.release(unpack(location, len));
     }
 }
 

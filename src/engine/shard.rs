@@ -16,7 +16,7 @@
 //! split the `thread_local` crate uses).
 
 use super::{chunk_of_slot, Engine, CACHE_SLOTS};
-use crate::sync::{self, lock, AtomicU64, Global};
+use crate::sync::{self, AtomicU64, Global};
 use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -124,7 +124,7 @@ impl Drop for ShardGuard {
         // Later writes on this thread (from other thread-locals' destructors) must not use a
         // shard that another thread may own from now on: they look it up afresh.
         let _ = CACHE.try_with(ThreadCache::clear);
-        lock(&self.engine.registry).shards.release(self.shard);
+        self.engine.lock().shards.release(self.shard);
     }
 }
 
@@ -172,7 +172,7 @@ pub(crate) fn own_chunk(engine: &'static Engine, slot: usize) -> *const AtomicU6
 /// Takes the lowest free shard index for the calling thread, and arranges for it to be
 /// returned when the thread exits.
 fn register(engine: &'static Engine) -> usize {
-    let shard = lock(&engine.registry).shards.acquire(MAX_SHARDS);
+    let shard = engine.lock().shards.acquire(MAX_SHARDS);
     CACHE.with(|cache| cache.shard.set(shard + 1));
     let mut guard = Some(ShardGuard {
         shard,

@@ -100,6 +100,17 @@ pub(crate) fn drop_at_thread_exit<T: 'static>(value: T) -> Result<(), T> {
     Err(value)
 }
 
+/// A model never forks: nothing to install.
+pub(crate) fn install_fork_handlers(_: extern "C" fn(), _: extern "C" fn(), _: extern "C" fn()) {}
+
+/// A model loads nothing: nothing runs at load.
+macro_rules! at_load {
+    ($f:path) => {
+        const _: extern "C" fn() = $f;
+    };
+}
+pub(crate) use at_load;
+
 /// One step of waiting for another thread: a yield, which tells the model checker that this
 /// thread cannot make progress until another one runs.
 #[inline]
@@ -202,6 +213,16 @@ pub(crate) mod rseq {
     }
 
     pub(crate) fn count_restart() {}
+
+    /// Model threads are always registered.
+    pub(crate) fn registered(index: usize) -> bool {
+        index < INDICES
+    }
+
+    /// The emulation's indices.
+    pub(crate) fn possible_indices() -> usize {
+        INDICES
+    }
 
     impl Rseq {
         /// The calling model thread's index.

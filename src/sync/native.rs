@@ -103,6 +103,43 @@ pub(crate) fn drop_at_thread_exit<T: 'static>(value: T) -> Result<(), T> {
     at_thread_exit::register(value)
 }
 
+/// Installs `prepare`, `parent` and `child` as `fork(2)` handlers (`pthread_atfork`):
+/// `prepare` runs in the forking thread before the fork, `parent` and `child` after it in
+/// each process. Called once, from a function [`at_load!`] runs. Nothing off Linux, or
+/// under Miri (which cannot fork).
+pub(crate) fn install_fork_handlers(
+    prepare: extern "C" fn(),
+    parent: extern "C" fn(),
+    child: extern "C" fn(),
+) {
+    #[cfg(all(target_os = "linux", not(miri)))]
+    {
+        // SAFETY: `pthread_atfork` stores three function pointers, `'static` functions of
+        // this object (glibc forgets them if the object is unloaded); it fails only for
+        // lack of memory.
+        let failed = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+        assert_eq!(failed, 0, "shardstat: pthread_atfork failed");
+    }
+    #[cfg(not(all(target_os = "linux", not(miri))))]
+    let _ = (prepare, parent, child);
+}
+
+/// Runs `$f` (an `extern "C" fn()`) when the object this code is linked into is loaded:
+/// before `main` for a program, inside `dlopen` for a library — while no other thread can
+/// use this object's statics yet. An `.init_array` entry, on Linux outside Miri; elsewhere
+/// nothing (and no `fork` handlers are installed there).
+macro_rules! at_load {
+    ($f:path) => {
+        #[cfg(all(target_os = "linux", not(miri)))]
+        #[used]
+        #[link_section = ".init_array"]
+        static AT_LOAD: extern "C" fn() = $f;
+        #[cfg(not(all(target_os = "linux", not(miri))))]
+        const _: extern "C" fn() = $f;
+    };
+}
+pub(crate) use at_load;
+
 #[cfg(all(target_os = "linux", target_env = "gnu", not(miri)))]
 mod at_thread_exit {
     use std::sync::atomic::{AtomicUsize, Ordering};

@@ -126,6 +126,44 @@ pub(crate) fn index_kind() -> Result<Index, &'static str> {
     }
 }
 
+/// Whether `index` (from `Rseq::index`) is a registered thread's: a CPU number or
+/// concurrency ID, below 2^31. An unregistered thread's `cpu_id` is −1 or −2.
+#[inline(always)]
+pub(crate) fn registered(index: usize) -> bool {
+    index < 1 << 31
+}
+
+/// How many indices registered threads can have: the CPUs the kernel may ever bring up
+/// (`/sys/devices/system/cpu/possible`, else the configured CPUs). Both a CPU number and a
+/// concurrency ID are below it.
+pub(crate) fn possible_indices() -> usize {
+    let listed = std::fs::read_to_string("/sys/devices/system/cpu/possible")
+        .ok()
+        .and_then(|list| highest_in_cpu_list(&list))
+        .map(|highest| highest + 1);
+    listed.unwrap_or_else(configured_cpus)
+}
+
+/// The highest CPU in a kernel CPU list such as `0-3,8,10-11`.
+fn highest_in_cpu_list(list: &str) -> Option<usize> {
+    list.trim()
+        .split(',')
+        .map(|range| range.rsplit('-').next()?.trim().parse::<usize>().ok())
+        .try_fold(0, |highest, cpu| Some(highest.max(cpu?)))
+}
+
+#[cfg(all(target_os = "linux", not(miri)))]
+fn configured_cpus() -> usize {
+    // SAFETY: `sysconf` only reads a system value.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
+    usize::try_from(n).unwrap_or(1).max(1)
+}
+
+#[cfg(not(all(target_os = "linux", not(miri))))]
+fn configured_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// How many times a per-CPU write restarted: its section was aborted (the thread was
 /// preempted, migrated or signalled inside it) or found the thread on another index.
 pub(crate) fn restarts() -> u64 {
@@ -271,20 +309,34 @@ mod x86_64_linux {
 
     impl Rseq {
         /// The calling thread's index now (it may change as soon as this returns: a write
-        /// checks it again inside its section).
+        /// checks it again inside its section), or, if this thread's area is not registered
+        /// with the kernel, a value that [`registered`](super::registered) refuses.
+        ///
+        /// A registered area's `cpu_id` is a CPU number; an unregistered one's is −1 (never
+        /// registered, or unregistered by other code) or −2 (registration failed, as under a
+        /// per-thread seccomp filter), while its `mm_cid` reads 0 — a real index, which a
+        /// section would then write without the kernel's protection. So the index is
+        /// `cpu_id` itself when that is negative: one more load from the same line, and a
+        /// conditional move.
         #[inline(always)]
         pub(crate) fn index(self) -> usize {
             let index: u32;
-            // SAFETY: reads the 4-byte index field of this thread's rseq area, at `index_at`
-            // from the thread pointer (`fs` on x86-64 Linux): glibc registered the area there
-            // for every thread it started (`detect`), and the kernel keeps it current. Nothing
-            // is written; the stack and flags are untouched.
+            // SAFETY: reads two 4-byte fields of this thread's rseq area: the index field at
+            // `index_at` and `cpu_id` at `area + 4`, from the thread pointer (`fs` on x86-64
+            // Linux), where glibc placed the area of every thread it started (`detect`);
+            // the memory is the thread's own whether or not the kernel keeps it current.
+            // Nothing is written; the stack is untouched (flags are clobbered by `test`).
             unsafe {
                 core::arch::asm!(
                     "mov {index:e}, dword ptr fs:[{at}]",
+                    "mov {cpu:e}, dword ptr fs:[{area} + 4]",
+                    "test {cpu:e}, {cpu:e}",
+                    "cmovs {index:e}, {cpu:e}",
                     at = in(reg) self.index_at,
+                    area = in(reg) self.area,
                     index = out(reg) index,
-                    options(nostack, readonly, preserves_flags),
+                    cpu = out(reg) _,
+                    options(nostack, readonly),
                 );
             }
             index as usize
@@ -449,5 +501,26 @@ mod elsewhere {
         ) -> bool {
             unreachable!("no rseq here")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_highest_cpu_of_a_kernel_cpu_list() {
+        assert_eq!(highest_in_cpu_list("0\n"), Some(0));
+        assert_eq!(highest_in_cpu_list("0-1\n"), Some(1));
+        assert_eq!(highest_in_cpu_list("0-3,8,10-11"), Some(11));
+        assert_eq!(highest_in_cpu_list("12,0-3"), Some(12));
+        assert_eq!(highest_in_cpu_list("zero"), None);
+        assert!(possible_indices() >= std::thread::available_parallelism().map_or(1, |n| n.get()));
+    }
+
+    #[test]
+    fn an_unregistered_threads_cpu_id_is_not_a_registered_index() {
+        assert!(registered(0) && registered(8191));
+        assert!(!registered(u32::MAX as usize) && !registered((-2i32) as u32 as usize));
     }
 }
