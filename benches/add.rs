@@ -68,11 +68,12 @@ fn limited(c: &mut Criterion) {
     }
 }
 
-/// Per-CPU against per-thread shards, at 2 threads and at 64 threads on this machine's
-/// CPUs (oversubscribed: threads are preempted in the middle of their adds).
+/// Per-CPU against per-thread shards, at 1 thread (the add's own cost, uncontended), at one
+/// thread per core, and at 64 threads on this machine's CPUs (oversubscribed: threads are
+/// preempted in the middle of their adds).
 fn per_cpu(c: &mut Criterion) {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    for threads in [cores, 64] {
+    for threads in [1, cores, 64] {
         let mut group = c.benchmark_group(format!("add-percpu/{threads}-threads"));
         group
             .throughput(Throughput::Elements(threads as u64))

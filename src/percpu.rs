@@ -158,8 +158,9 @@ pub fn mode() -> Mode {
 
 /// How many per-CPU writes have restarted so far in this process: the kernel aborted the
 /// write's restartable sequence (its thread was preempted, migrated or signalled inside
-/// it), or the thread had moved to another CPU between finding its shard and writing it.
-/// A restart costs a retry, never a count. Always 0 without restartable sequences.
+/// it), or the thread had moved to another CPU between finding its shard and writing it
+/// (or its rseq area was not registered: see the module docs). A restart costs a retry,
+/// never a count. Always 0 without restartable sequences.
 ///
 /// ```
 /// let before = shardstat::percpu::restarts();
@@ -204,8 +205,9 @@ fn write_unregistered<R>(location: u64, write: impl FnOnce(*const AtomicU64) -> 
 fn add<const N: usize>(cells: &Sharded<N, PerCpu>, i: usize, n: u64) {
     let location = cells.location();
     if let Some(rseq) = rseq::get_probed() {
+        // On a thread whose area is not registered this is −1 (finds no copy) or 0 (which
+        // the section refuses): either way the slow path, which tells.
         let index = rseq.index();
-        // An unregistered thread's index finds no copy (it is at least 2^31).
         let base = cpu_engine().existing_copy(location, shard_of(index));
         if !base.is_null() {
             let first = base.wrapping_add(offset_of(location));
@@ -238,7 +240,7 @@ fn add_slow(location: u64, i: usize, n: u64) {
         return add_owned(unsafe { &*cell }, n);
     };
     loop {
-        let index = rseq.index();
+        let index = rseq.index_checked();
         if !rseq::registered(index) {
             return write_unregistered(location, |first| {
                 // SAFETY: cell `i` of the run in the locked shard's copy, a live `AtomicU64`
@@ -291,7 +293,7 @@ fn record(cells: &Sharded<2, PerCpu>, v: u64) {
     loop {
         // Relaxed, as in `record_best`: only decides which epoch `v` belongs to.
         let current = cells.global(0).load(Ordering::Relaxed);
-        let index = rseq.index();
+        let index = rseq.index_checked();
         if !rseq::registered(index) {
             return write_unregistered(location, |epoch| {
                 // SAFETY: the pair in the locked shard's copy: live `AtomicU64`s that only

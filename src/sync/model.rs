@@ -236,6 +236,11 @@ pub(crate) mod rseq {
             })
         }
 
+        /// The calling model thread's index (model threads are always registered).
+        pub(crate) fn index_checked(self) -> usize {
+            self.index()
+        }
+
         /// The section of the native `add`, as a unit.
         ///
         /// # Safety

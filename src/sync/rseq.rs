@@ -309,23 +309,40 @@ mod x86_64_linux {
 
     impl Rseq {
         /// The calling thread's index now (it may change as soon as this returns: a write
-        /// checks it again inside its section), or, if this thread's area is not registered
-        /// with the kernel, a value that [`registered`](super::registered) refuses.
-        ///
-        /// A registered area's `cpu_id` is a CPU number; an unregistered one's is −1 (never
-        /// registered, or unregistered by other code) or −2 (registration failed, as under a
-        /// per-thread seccomp filter), while its `mm_cid` reads 0 — a real index, which a
-        /// section would then write without the kernel's protection. So the index is
-        /// `cpu_id` itself when that is negative: one more load from the same line, and a
-        /// conditional move.
+        /// checks it again inside its section): the add path's one load. On a thread whose
+        /// area is not registered it is garbage — `cpu_id` reads −1 or −2 there, and
+        /// `mm_cid` 0, a real index — which every section catches by checking `cpu_id`
+        /// before it commits; slow paths use [`index_checked`](Self::index_checked).
         #[inline(always)]
         pub(crate) fn index(self) -> usize {
             let index: u32;
-            // SAFETY: reads two 4-byte fields of this thread's rseq area: the index field at
-            // `index_at` and `cpu_id` at `area + 4`, from the thread pointer (`fs` on x86-64
-            // Linux), where glibc placed the area of every thread it started (`detect`);
-            // the memory is the thread's own whether or not the kernel keeps it current.
-            // Nothing is written; the stack is untouched (flags are clobbered by `test`).
+            // SAFETY: reads the 4-byte index field of this thread's rseq area, at `index_at`
+            // from the thread pointer (`fs` on x86-64 Linux), where glibc placed the area of
+            // every thread it started (`detect`); the memory is the thread's own whether or
+            // not the kernel keeps it current. Nothing is written; the stack and flags are
+            // untouched.
+            unsafe {
+                core::arch::asm!(
+                    "mov {index:e}, dword ptr fs:[{at}]",
+                    at = in(reg) self.index_at,
+                    index = out(reg) index,
+                    options(nostack, readonly, preserves_flags),
+                );
+            }
+            index as usize
+        }
+
+        /// The calling thread's index, or, if its area is not registered with the kernel, a
+        /// value that [`registered`](super::registered) refuses: `cpu_id` itself when that
+        /// is negative (−1: never registered, or unregistered by other code; −2:
+        /// registration failed, as under a per-thread seccomp filter). Two loads from one
+        /// line and a conditional move — kept off the add's fast path, where the move
+        /// lengthened the chain from the index to the cell (1.8 → 2.1 ns per add here).
+        #[inline(always)]
+        pub(crate) fn index_checked(self) -> usize {
+            let index: u32;
+            // SAFETY: as in `index`, and also reads the area's `cpu_id` (offset 4). Nothing
+            // is written; the stack is untouched (flags are clobbered by `test`).
             unsafe {
                 core::arch::asm!(
                     "mov {index:e}, dword ptr fs:[{at}]",
@@ -343,8 +360,9 @@ mod x86_64_linux {
         }
 
         /// Adds `n` to `*cell` in a restartable sequence that commits only while the thread's
-        /// index is `index`: true if it committed, false if it was aborted (preempted,
-        /// migrated, signalled) or the index was not `index`, and nothing was written.
+        /// index is `index` and its area is registered: true if it committed, false if it was
+        /// aborted (preempted, migrated, signalled), the index was not `index`, or the area
+        /// is not registered, and nothing was written.
         ///
         /// # Safety
         /// `cell` must point to a live `AtomicU64` that only sections on index `index` write.
@@ -354,8 +372,10 @@ mod x86_64_linux {
             // SAFETY: the section (labels 4 to 5) is described by the `rseq_cs` record at label
             // 3, which the first two instructions store into this thread's area (offset 8); its
             // abort address (label 6) is preceded by glibc's signature. Inside, the index is
-            // checked against `index`, then the cell is loaded, added to and stored: the store
-            // is the last instruction, so an abort leaves the cell untouched. The cell is a live
+            // checked against `index` and the area's `cpu_id` checked to be a CPU (not −1 or
+            // −2: an area the kernel does not watch, so nothing would restart the section),
+            // then the cell is loaded, added to and stored: the store is the last
+            // instruction, so an abort leaves the cell untouched. The cell is a live
             // `AtomicU64` (the caller's contract); no other memory is written but the area's
             // `rseq_cs` field (set before the section, cleared after it), which belongs to
             // this thread's rseq use. The stack is untouched.
@@ -365,6 +385,8 @@ mod x86_64_linux {
                     section_start!(),
                     "cmp dword ptr fs:[{at}], {index:e}",
                     "jne 6f",
+                    "cmp dword ptr fs:[{area} + 4], 0",
+                    "jl 6f",
                     "mov {scratch}, qword ptr [{cell}]",
                     "add {scratch}, {n}",
                     "mov qword ptr [{cell}], {scratch}",
@@ -387,8 +409,8 @@ mod x86_64_linux {
         }
 
         /// Stores `value` into `*target` in a restartable sequence that commits only while the
-        /// thread's index is `index`, `*a == expect_a` and `*b == expect_b`: true if it
-        /// committed, false otherwise (nothing written).
+        /// thread's index is `index`, its area is registered, `*a == expect_a` and `*b ==
+        /// expect_b`: true if it committed, false otherwise (nothing written).
         ///
         /// # Safety
         /// `a`, `b` and `target` must point to live `AtomicU64`s that only sections on index
@@ -408,15 +430,17 @@ mod x86_64_linux {
             let committed: u64;
             // SAFETY: as in `add`: a section (labels 4 to 5) described by the record at label
             // 3, stored into this thread's area first, with the signature before its abort
-            // address (6). It checks the index and both expected words, then commits with its
-            // last instruction, one store to `target` (a live `AtomicU64`, the caller's
-            // contract). A failed check leaves the section before the store (label 8). Every
-            // way out clears the area's `rseq_cs` field again (after label 9).
+            // address (6). It checks the index, `cpu_id` and both expected words, then commits
+            // with its last instruction, one store to `target` (a live `AtomicU64`, the
+            // caller's contract). A failed check leaves the section before the store (label
+            // 8). Every way out clears the area's `rseq_cs` field again (after label 9).
             unsafe {
                 core::arch::asm!(
                     section_start!(),
                     "cmp dword ptr fs:[{at}], {index:e}",
                     "jne 6f",
+                    "cmp dword ptr fs:[{area} + 4], 0",
+                    "jl 6f",
                     "cmp qword ptr [{a}], {ea}",
                     "jne 8f",
                     "cmp qword ptr [{b}], {eb}",
@@ -481,6 +505,10 @@ mod elsewhere {
     /// compile.
     impl Rseq {
         pub(crate) fn index(self) -> usize {
+            unreachable!("no rseq here")
+        }
+
+        pub(crate) fn index_checked(self) -> usize {
             unreachable!("no rseq here")
         }
 
