@@ -24,6 +24,42 @@
 //! `exact ≥ global + low`: upper-limit checks read `high`, lower ones and
 //! [`approx`](ApproxCounter::approx) read `low`. At rest they are equal.
 //!
+//! # Reading both ends
+//! [`approx_range`](ApproxCounter::approx_range) reads the base and both words in one
+//! stable read and returns `global + low ..= global + high + bound`: the exact value at that
+//! moment is inside it, whatever is in flight. `approx()` and `error_bound()` are two reads:
+//! `approx() + error_bound()` is an upper end only at rest — a carry in flight (its cell
+//! stored, `low` not yet raised) puts the exact value above it: 7% of a reader's checks
+//! while four threads made carrying adds, 41% while they subtracted (one release run of
+//! `tests/approx.rs`, which asserts that this negative control fails).
+//!
+//! # One limit per direction
+//! The lock-free paths of limited adds rely on every concurrent carry having kept
+//! `global + high + bound ≤ limit` — true when they share the limit. A limited add whose
+//! limit differs from the counter's last one (the last an exclusive path used; limited
+//! subtracts keep their own) takes the exclusive path, which makes its limit the counter's.
+//! So a counter used with one limit (a quota) stays lock-free, and mixed limits stay exact:
+//! before, `limited_add(7, 100)` racing `limited_add(95, 1_000_000)` could land its 7 on a
+//! total the other had already taken to 95.
+//!
+//! # The range
+//! The words are 64-bit and may sit a bound below the smallest value (remainders cancelled by
+//! a `set`, a value near `i64::MIN`): each domain reads its top 2^58 as such a wrapped word.
+//! Approximate reads (`approx`, `approx_range`, `compare`'s shortcut) therefore cover
+//! `ApproxCounter` values below 2^64 − 2^58 and `ApproxUpDownCounter` values up to
+//! `i64::MAX − 2^58`; the limited paths compute in `i128` (a carry past the top is past any
+//! limit), and a limit or threshold above the top is decided exactly. Only `add` and `set`
+//! can take a value past the top; there the counter still counts exactly (`get`), but the
+//! approximate reads and the limited adds' lock-free paths read the value as wrapped.
+//!
+//! # Inside an `update`
+//! An approximate field's `set`/`reset`, a limited add or subtract, and a group's `snapshot`
+//! or `reset` may wait for other threads' `update` steps to end. Called inside a step (of any
+//! group), that could be a wait for this very step, or for a step on another thread that is
+//! waiting for this one (`A.update(|_| B.f.limited_add(..))` beside `B.update(|_|
+//! A.f.limited_add(..))`): they panic there with a message instead. Reads (`get`, `approx`,
+//! `approx_range`, `compare`) never wait for a step and work anywhere.
+//!
 //! # The limited add
 //! `limited_add(n, limit)` must never let the total pass `limit`, however many threads race.
 //! Far from the limit it takes one of two lock-free paths, each inside the shard's bracket
@@ -44,11 +80,12 @@
 //! Every ordering used here is listed, with its reason, in `docs/design.md`.
 
 use crate::field::{self, Field, FieldKind, FieldValue, MetricKind};
-use crate::sharded::Sharded;
+use crate::sharded::{self, Sharded};
 use crate::sync::{self, fence, keep_in_register, AtomicU64, Ordering};
 use std::cmp::Ordering as Cmp;
 use std::fmt;
 use std::marker::PhantomData;
+use std::ops::RangeInclusive;
 
 /// The largest batch: keeps `shards × (BATCH − 1)` far from overflowing.
 const MAX_BATCH: u64 = 1 << 32;
@@ -76,6 +113,11 @@ pub struct Carried {
     high: AtomicU64,
     /// Raised after the cell when the value rises, lowered before it when it falls.
     low: AtomicU64,
+    /// The limit (its 64-bit pattern) that limited adds may check on their lock-free paths:
+    /// the last one an exclusive limited add used. Written only inside an exclusive section.
+    upper_limit: AtomicU64,
+    /// The same for limited subtracts (the floor).
+    lower_limit: AtomicU64,
 }
 
 impl Carried {
@@ -85,6 +127,8 @@ impl Carried {
             Carried {
                 high: AtomicU64::new(0),
                 low: AtomicU64::new(0),
+                upper_limit: AtomicU64::new(0),
+                lower_limit: AtomicU64::new(0),
             }
         }
     }
@@ -101,24 +145,36 @@ impl fmt::Debug for Carried {
         f.debug_struct("Carried")
             .field("high", &self.high.load(Ordering::Relaxed))
             .field("low", &self.low.load(Ordering::Relaxed))
+            .field("upper_limit", &self.upper_limit.load(Ordering::Relaxed))
+            .field("lower_limit", &self.lower_limit.load(Ordering::Relaxed))
             .finish()
     }
 }
 
 /// How a counter's wrapping 64-bit word reads as a number.
+///
+/// An approximate word (`global + low`, `global + high`) is the exact value minus the
+/// uncarried remainders (up to the bound) and give or take the carries in flight, so it may
+/// lie a little below the smallest exact value — after `set`, or near `i64::MIN` — and the
+/// 64-bit word then wraps to the top. Each domain reads its top `WINDOW` as such a wrapped
+/// word, below its smallest value; exact values in that top window are therefore outside
+/// the range of the approximate reads (`approx`, `approx_range`, `compare`'s shortcut).
+/// Limited adds and subtracts stay exact everywhere: their lock-free paths compute in
+/// `i128` from words read inside the range, and a limit in the top window takes the exact
+/// path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Domain {
-    /// `ApproxCounter`: exact values are `u64`. An approximate word may sit below 0 by up to
-    /// the bound (after `set`, residues not yet carried), so words within 2^58 under 2^64
-    /// read as negative; values from 2^64 − 2^58 up are outside the approximate reads' range.
+    /// `ApproxCounter`: exact values are `u64`; approximate reads cover `0 ..= TOP` with
+    /// `TOP = 2^64 − 2^58 − 1`.
     Unsigned,
-    /// `ApproxUpDownCounter`: everything is an `i64`.
+    /// `ApproxUpDownCounter`: exact values are `i64`; approximate reads cover
+    /// `i64::MIN ..= i64::MAX − 2^58`.
     Signed,
 }
 
-/// Words this close under 2^64 are negative in the unsigned domain. The bound is below it:
-/// `BATCH ≤ 2^32` and fewer than 2^26 shards.
-const NEGATIVE_WINDOW: u64 = 1 << 58;
+/// The top window of each domain (above): wider than any bound (`BATCH ≤ 2^32`, fewer than
+/// 2^26 shards), so a word below the smallest value by a bound never reaches past it.
+const WINDOW: u64 = 1 << 58;
 
 impl Domain {
     /// An exact value (what `get` returns) as a number.
@@ -130,13 +186,26 @@ impl Domain {
         }
     }
 
-    /// An approximate word (`global + carried`) as a number.
+    /// An approximate word (`global + carried`) as a number: words in the domain's top
+    /// window are read as wrapped, below its smallest value.
     #[inline]
     fn word(self, raw: u64) -> i128 {
         match self {
-            Domain::Unsigned if raw > u64::MAX - NEGATIVE_WINDOW => i128::from(raw as i64),
+            Domain::Unsigned if raw > u64::MAX - WINDOW => i128::from(raw as i64),
             Domain::Unsigned => i128::from(raw),
+            Domain::Signed if raw as i64 > i64::MAX - WINDOW as i64 => {
+                i128::from(raw as i64) - (1i128 << 64)
+            }
             Domain::Signed => i128::from(raw as i64),
+        }
+    }
+
+    /// The largest value approximate reads cover (the type's largest, less the window).
+    #[inline]
+    const fn top(self) -> i128 {
+        match self {
+            Domain::Unsigned => u64::MAX as i128 - WINDOW as i128,
+            Domain::Signed => i64::MAX as i128 - WINDOW as i128,
         }
     }
 }
@@ -267,8 +336,11 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
         i128::from((self.group.shard_bound() as u64).wrapping_mul(Self::MASK))
     }
 
-    /// `(global + low, global + high + bound)`: the exact value lies between them whenever
-    /// no add is in flight — and with adds in flight, counting each one or not.
+    /// `(global + low, global + high + bound)`, from one stable read of the base and both
+    /// carried words: at that moment the exact value lies between them, counting each add in
+    /// flight or not (`low` moves last when the value rises and first when it falls, `high`
+    /// the other way). The bound is loaded after the read; it only grows, so the upper end
+    /// stays an upper end.
     #[inline]
     fn range(self) -> (i128, i128) {
         let (low, high) = self.group.read_stable(|| {
@@ -304,6 +376,10 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
     /// `exact.cmp(v)`, reading the shards only when `v` is inside the range.
     #[inline]
     fn compare(self, v: i128) -> Cmp {
+        if v > Self::DOMAIN.top() {
+            // Words near `v` would be read as wrapped: compare exactly.
+            return self.compare_exact(v);
+        }
         let (low, high) = self.range();
         if v < low {
             Cmp::Greater
@@ -323,7 +399,6 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
     /// Sets the exact value (exclusive: in-flight limited adds finish first, so none decides
     /// from the value before and lands after).
     fn set(self, value: u64) {
-        self.refuse_inside_update("set() or reset()");
         self.group
             .write_exclusive(|| self.group.set_locked(self.cell, value));
     }
@@ -334,23 +409,32 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
     /// direction, the batch — fold away in each caller.
     #[inline(always)]
     fn limited(self, n: u64, down: bool, limit: i128) -> bool {
+        self.limited_checking(n, down, limit, true)
+    }
+
+    /// [`limited`](Self::limited); `one_limit: false` skips the check that the lock-free
+    /// paths run only with the counter's one limit (the loom suite's negative control).
+    #[inline(always)]
+    fn limited_checking(self, n: u64, down: bool, limit: i128, one_limit: bool) -> bool {
         let cells = match self.group.cached_first() {
             // SAFETY: `first` is what `cached_first` returned for this run.
             Some(first) => unsafe { self.group.own_copy(first) },
             None => self.group.own(),
         };
         let seq = &cells[0];
-        // Only the owner writes its sequence word, so a plain load sees its latest value.
+        // Deterministic: refused inside any step, whether or not this add would have to
+        // take the exclusive path (`sharded::refuse_inside_update`).
+        sharded::refuse_inside_update("limited_add() or limited_sub()");
+        // Only the owner writes its sequence word, so a plain load sees its latest value
+        // (even: this thread is in no step of this group, checked above).
         let before = sync::load_owned(seq);
-        if before & 1 == 1 {
-            inside_update("limited_add() or limited_sub()");
-        }
+        debug_assert_eq!(before & 1, 0, "a limited add inside its own bracket");
         // Relaxed, then the light barrier: the store-buffering pair with
         // `write_exclusive`'s heavy barrier. Either the version load below sees an
         // exclusive section's odd version, or that section sees this odd word and waits.
         sync::store_owned(seq, before.wrapping_add(1), Ordering::Relaxed);
         sync::light_barrier();
-        let fast = if self.group.unlocked() {
+        let fast = if self.group.unlocked() && (!one_limit || self.is_the_limit(down, limit)) {
             self.fast(&cells[self.cell], n, down, limit)
         } else {
             Fast::Exclusive
@@ -366,11 +450,30 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
         }
     }
 
+    /// Whether `limit` is the counter's limit in that direction: the one every limited add on
+    /// a lock-free path uses (module docs, "One limit per direction").
+    #[inline(always)]
+    fn is_the_limit(self, down: bool, limit: i128) -> bool {
+        let stored = if down {
+            &self.carried.lower_limit
+        } else {
+            &self.carried.upper_limit
+        };
+        // Relaxed: written only inside an exclusive section, which this add's bracket keeps
+        // from running while the add is on its lock-free path; the `Acquire` version load
+        // before this one (`unlocked`) saw the last such section's release.
+        stored.load(Ordering::Relaxed) == limit as u64
+    }
+
     /// The lock-free paths of a limited add (module docs): called inside the shard's
     /// bracket, with the version seen even. The paths that carry are out of line, so this one
     /// is loads, compares and one store.
     #[inline(always)]
     fn fast(self, cell: &AtomicU64, n: u64, down: bool, limit: i128) -> Fast {
+        if !down && limit > Self::DOMAIN.top() {
+            // The words near that limit would be read as wrapped: decide exactly.
+            return Fast::Exclusive;
+        }
         let old = sync::load_owned(cell);
         // Relaxed, the base, words and count: a non-carrying add needs only *some* value of
         // each (a concurrent carry kept the inequality it relies on itself).
@@ -491,16 +594,22 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
         let new = old.wrapping_sub(n);
         let delta = (new & !Self::MASK).wrapping_sub(old & !Self::MASK);
         let low = &this.carried.low;
+        // The carry is negative (a wrapping difference of floors, below 2^63 in size).
+        let carry = i128::from(delta as i64);
         let mut current = low.load(Ordering::Relaxed);
         loop {
-            let lowered = current.wrapping_add(delta);
-            if Self::DOMAIN.word(base.wrapping_add(lowered)) < limit {
+            // In `i128`, as in `raise_checked`: a carry past the bottom is below any limit.
+            if Self::DOMAIN.word(base.wrapping_add(current)) + carry < limit {
                 return Fast::Exclusive;
             }
             // Relaxed: each carry is checked against the value it replaces; the word's
             // modification order is all that needs.
-            match low.compare_exchange_weak(current, lowered, Ordering::Relaxed, Ordering::Relaxed)
-            {
+            match low.compare_exchange_weak(
+                current,
+                current.wrapping_add(delta),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => break,
                 Err(seen) => current = seen,
             }
@@ -517,17 +626,24 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
     fn raise_checked(self, delta: u64, limit: i128, base: u64) -> bool {
         let high = &self.carried.high;
         let bound = self.bound();
+        // In `i128`: the word before the carry, then the carry (below 2^63), added without
+        // wrapping — a carry past the top of the type is past any limit.
+        let after =
+            |current: u64| Self::DOMAIN.word(base.wrapping_add(current)) + i128::from(delta);
         let mut current = high.load(Ordering::Relaxed);
-        let raised = loop {
-            let raised = current.wrapping_add(delta);
-            if Self::DOMAIN.word(base.wrapping_add(raised)) + bound > limit {
+        let current = loop {
+            if after(current) + bound > limit {
                 return false;
             }
             // Relaxed: each carry is checked against the value it replaces; the word's
             // modification order is all that needs.
-            match high.compare_exchange_weak(current, raised, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => break raised,
+            match high.compare_exchange_weak(
+                current,
+                current.wrapping_add(delta),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break current,
                 Err(seen) => current = seen,
             }
         };
@@ -536,7 +652,7 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
         // or that shard's later checks load `high` with this carry in it.
         fence(Ordering::SeqCst);
         let bound = self.bound();
-        if Self::DOMAIN.word(base.wrapping_add(raised)) + bound > limit {
+        if after(current) + bound > limit {
             // A shard appeared meanwhile and the bound no longer fits: give the carry back
             // (a concurrent check that saw it was only more cautious) and decide exactly.
             high.fetch_sub(delta, Ordering::Relaxed);
@@ -557,8 +673,16 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
         limit: i128,
     ) -> bool {
         let this = Self::new(group, index, carried);
-        this.refuse_inside_update("limited_add() or limited_sub()");
         this.group.write_exclusive(|| {
+            // This limit becomes the one lock-free paths may use (no limited add is in flight
+            // now, and none takes a lock-free path until this section ends). Relaxed:
+            // published by the section's release of the version.
+            let stored = if down {
+                &this.carried.lower_limit
+            } else {
+                &this.carried.upper_limit
+            };
+            stored.store(limit as u64, Ordering::Relaxed);
             let exact = Self::DOMAIN.exact(this.group.raw_sum(this.cell));
             let n_wide = i128::from(n);
             let fits = if down {
@@ -572,24 +696,14 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
             fits
         })
     }
-
-    /// Panics if the calling thread is inside an `update` of this group: an exclusive
-    /// section would wait for brackets while this thread holds one open.
-    fn refuse_inside_update(self, what: &str) {
-        if self.group.own_bracket_open() {
-            inside_update(what);
-        }
-    }
 }
 
-#[cold]
-#[inline(never)]
-fn inside_update(what: &str) -> ! {
-    panic!(
-        "shardstat: {what} on an approximate field was called inside its group's update() on \
-         the same thread; it may have to wait for every update in flight, this one included. \
-         Call it outside the update closure"
-    )
+sync::model_only! {
+    /// The bug the negative control must catch: limited adds with different limits both on
+    /// their lock-free paths, each trusting the other's carry to keep its inequality.
+    pub fn limited_add_with_any_limit_lock_free<const BATCH: u64>(counter: &ApproxCounter<BATCH>, n: u64, limit: u64) -> bool {
+        counter.field().core().limited_checking(n, false, i128::from(limit), false)
+    }
 }
 
 sync::model_only! {
@@ -626,19 +740,24 @@ sync::model_only! {
 /// # Semantics
 /// Everything [`Counter`](crate::Counter) promises (exact at rest, nothing lost, exact
 /// race-free `set`/`reset`, no locked instruction on an add that does not cross a batch), and:
-/// 1. **`approx() ≤ get() ≤ approx() + error_bound()`** whenever no add is in flight; with
-///    adds in flight, for the exact value counting each of them or not. `approx()` never
-///    exceeds the exact value.
+/// 1. **`approx_range()` holds the exact value** at the moment of its read, under any
+///    concurrency (each add in flight counted or not); `approx()` is its start and never
+///    exceeds the exact value; at rest `approx() ≤ get() ≤ approx() + error_bound()`. (Two
+///    separate calls, `approx()` then `error_bound()`, do not bracket a moving value.)
 /// 2. **`compare(v)` is exact**: it returns what `get().cmp(&v)` would, reading the shards
 ///    only when `v` is within the bound of the approximate value.
 /// 3. **`limited_add(n, limit)` never overshoots**: it adds only if the exact total stays
-///    `≤ limit`, under any concurrency with other limited adds; it refuses only if the
-///    total at some moment during the call left no room. It is lock-free (no precise sum)
-///    while `approx() + error_bound() + n ≤ limit` or `approx() + n > limit`.
+///    `≤ limit`, under any concurrency with other limited adds, whatever their limits; it
+///    refuses only if the total at some moment during the call left no room. It is
+///    lock-free (no precise sum) while its limit is the counter's last one (module docs,
+///    "One limit per direction") and the total is far from it.
 /// 4. `set`/`reset` stay exact; the approximate value follows them.
 ///
-/// Approximate reads assume the value stays below 2^64 − 2^58 (wrapping counters past it
-/// still count exactly, but `approx` and the compare shortcut are then meaningless).
+/// 5. Called inside a stat group's `update` (any group's), `set`, `reset` and `limited_add`
+///    panic with a message (module docs, "Inside an `update`"); reads work anywhere.
+///
+/// Approximate reads assume the value stays below 2^64 − 2^58 (module docs, "The range"):
+/// only `add` and `set` can take it past that; `get` stays exact there.
 ///
 /// # Memory
 /// 16 bytes per thread that has added (its cell and the bracket word limited adds use), and
@@ -753,8 +872,13 @@ impl<const BATCH: u64> ApproxCounter<BATCH> {
         self.field().approx()
     }
 
-    /// How far the exact value can be above [`approx`](Self::approx):
-    /// `(BATCH − 1) ×` the shards that may hold an uncarried remainder. One load.
+    /// How far the exact value can be above [`approx`](Self::approx) **at rest** (no add in
+    /// flight): `(BATCH − 1) ×` the shards that may hold an uncarried remainder. One load.
+    ///
+    /// While adds run, `approx()` and `error_bound()` are two reads at two moments, and an
+    /// add that carries between them (or is halfway through its carry) can put the exact
+    /// value above `approx() + error_bound()`. To bracket a moving value, read both ends at
+    /// once with [`approx_range`](Self::approx_range).
     ///
     /// ```
     /// let c = shardstat::ApproxCounter::<1024>::new();
@@ -765,6 +889,24 @@ impl<const BATCH: u64> ApproxCounter<BATCH> {
     #[inline]
     pub fn error_bound(&self) -> u64 {
         self.field().error_bound()
+    }
+
+    /// Both ends of where the exact value is, from **one** read (the base and both carried
+    /// words together, a few loads): at that moment `range.start() ≤ exact ≤ range.end()`,
+    /// counting each add in flight or not — under any concurrency. The start is
+    /// [`approx`](Self::approx); the end is at most [`error_bound`](Self::error_bound) above
+    /// it at rest, and further while carries are in flight.
+    ///
+    /// ```
+    /// let c = shardstat::ApproxCounter::<1024>::new();
+    /// c.add(5000); // four whole batches carried, 904 in this thread's cell
+    /// let range = c.approx_range();
+    /// assert_eq!(*range.start(), 4096);
+    /// assert!(range.contains(&c.get()));
+    /// ```
+    #[inline]
+    pub fn approx_range(&self) -> RangeInclusive<u64> {
+        self.field().approx_range()
     }
 
     /// `get().cmp(&v)`, exactly, at the cost of [`approx`](Self::approx) unless `v` is
@@ -952,10 +1094,18 @@ impl<'a, const N: usize, const BATCH: u64> ApproxCounterField<'a, N, BATCH> {
         u64::try_from(low.max(0)).unwrap_or(u64::MAX)
     }
 
-    #[doc = concat!("How far the exact value can be above `approx()` (see [`ApproxCounter::error_bound`]).\n\n```\n", approx_field_doc_group!(), "\nlet g = G::new();\ng.c().inc();\nassert!(g.c().error_bound() >= 1023);\n```")]
+    #[doc = concat!("How far the exact value can be above `approx()` at rest (see [`ApproxCounter::error_bound`]).\n\n```\n", approx_field_doc_group!(), "\nlet g = G::new();\ng.c().inc();\nassert!(g.c().error_bound() >= 1023);\n```")]
     #[inline]
     pub fn error_bound(&self) -> u64 {
         u64::try_from(self.core().bound()).unwrap_or(u64::MAX)
+    }
+
+    #[doc = concat!("Both ends of where the exact value is, from one read (see [`ApproxCounter::approx_range`]).\n\n```\n", approx_field_doc_group!(), "\nlet g = G::new();\ng.c().add(2000);\nassert!(g.c().approx_range().contains(&2000));\n```")]
+    #[inline]
+    pub fn approx_range(&self) -> RangeInclusive<u64> {
+        let (low, high) = self.core().range();
+        let clamp = |v: i128| u64::try_from(v.max(0)).unwrap_or(u64::MAX);
+        clamp(low)..=clamp(high)
     }
 
     #[doc = concat!("`get().cmp(&v)`, exactly (see [`ApproxCounter::compare`]).\n\n```\n", approx_field_doc_group!(), "\nlet g = G::new();\ng.c().add(5000);\nassert_eq!(g.c().compare(1), std::cmp::Ordering::Greater);\n```")]
@@ -1132,7 +1282,12 @@ impl<const BATCH: u64> Field for ApproxCounter<BATCH> {
 /// that must not go below empty.
 ///
 /// The same semantics as [`ApproxCounter`] (the bound is again `shards × (BATCH − 1)`, above
-/// [`approx`](Self::approx)), on `i64` values that wrap like [`i64::wrapping_add`].
+/// [`approx`](Self::approx)), on `i64` values that wrap like [`i64::wrapping_add`], in both
+/// directions ([`approx_range`](Self::approx_range) holds the exact value while values fall
+/// too, when `low` moves first). Approximate reads cover `i64::MIN ..= i64::MAX − 2^58`:
+/// near `i64::MIN` the approximate word may lie below it and is read so; above `i64::MAX −
+/// 2^58` (only `add` and `set` go there) they read the value as wrapped. Limited adds and
+/// subtracts never pass their limit, up to `i64::MAX` and down to `i64::MIN`.
 ///
 /// # Example
 /// ```
@@ -1229,7 +1384,9 @@ impl<const BATCH: u64> ApproxUpDownCounter<BATCH> {
         self.field().approx()
     }
 
-    /// How far the exact value can be above [`approx`](Self::approx). One load.
+    /// How far the exact value can be above [`approx`](Self::approx) **at rest** (no add in
+    /// flight). One load. While adds run, read both ends at once with
+    /// [`approx_range`](Self::approx_range) (see [`ApproxCounter::error_bound`]).
     ///
     /// ```
     /// let c = shardstat::ApproxUpDownCounter::<1024>::new();
@@ -1239,6 +1396,22 @@ impl<const BATCH: u64> ApproxUpDownCounter<BATCH> {
     #[inline]
     pub fn error_bound(&self) -> u64 {
         self.field().error_bound()
+    }
+
+    /// Both ends of where the exact value is, from one read: at that moment `range.start() ≤
+    /// exact ≤ range.end()`, counting each add or subtraction in flight or not — under any
+    /// concurrency, in both directions (see [`ApproxCounter::approx_range`]).
+    ///
+    /// ```
+    /// let c = shardstat::ApproxUpDownCounter::<1024>::new();
+    /// c.add(-5000);
+    /// let range = c.approx_range();
+    /// assert_eq!(*range.start(), -5120);
+    /// assert!(range.contains(&c.get()));
+    /// ```
+    #[inline]
+    pub fn approx_range(&self) -> RangeInclusive<i64> {
+        self.field().approx_range()
     }
 
     /// `get().cmp(&v)`, exactly, at the cost of [`approx`](Self::approx) unless `v` is
@@ -1410,10 +1583,18 @@ impl<'a, const N: usize, const BATCH: u64> ApproxUpDownCounterField<'a, N, BATCH
         i64::try_from(low).unwrap_or(i64::MIN)
     }
 
-    #[doc = concat!("How far the exact value can be above `approx()`.\n\n```\n", approx_field_doc_group!(), "\nlet g = G::new();\ng.d().add(1);\nassert!(g.d().error_bound() >= 1023);\n```")]
+    #[doc = concat!("How far the exact value can be above `approx()` at rest.\n\n```\n", approx_field_doc_group!(), "\nlet g = G::new();\ng.d().add(1);\nassert!(g.d().error_bound() >= 1023);\n```")]
     #[inline]
     pub fn error_bound(&self) -> u64 {
         u64::try_from(self.core().bound()).unwrap_or(u64::MAX)
+    }
+
+    #[doc = concat!("Both ends of where the exact value is, from one read (see [`ApproxUpDownCounter::approx_range`]).\n\n```\n", approx_field_doc_group!(), "\nlet g = G::new();\ng.d().add(-2000);\nassert!(g.d().approx_range().contains(&-2000));\n```")]
+    #[inline]
+    pub fn approx_range(&self) -> RangeInclusive<i64> {
+        let (low, high) = self.core().range();
+        let clamp = |v: i128| v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+        clamp(low)..=clamp(high)
     }
 
     #[doc = concat!("`get().cmp(&v)`, exactly.\n\n```\n", approx_field_doc_group!(), "\nlet g = G::new();\ng.d().add(-5000);\nassert_eq!(g.d().compare(0), std::cmp::Ordering::Less);\n```")]

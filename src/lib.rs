@@ -129,7 +129,7 @@ pub use up_down::{LocalUpDownCounter, UpDownCounter};
 /// are built from. Not part of the public API: no semver promise.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::sharded::{add_owned, update, CellKind, Sharded};
+    pub use crate::sharded::{add_owned, group_update, update, CellKind, Sharded};
     pub use crate::sync::AtomicU64;
     pub use crate::sync::SPLIT_CELLS;
     #[cfg(feature = "serde")]
@@ -155,7 +155,7 @@ pub mod __private {
     /// only).
     pub mod approx {
         crate::sync::model_only! {
-            pub use crate::approx::limited_add_trusting_approx;
+            pub use crate::approx::{limited_add_trusting_approx, limited_add_with_any_limit_lock_free};
         }
     }
 }

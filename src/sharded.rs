@@ -178,7 +178,11 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
         engine_of::<S>().shard_bound(self.location.load(Ordering::Relaxed))
     }
 
-    /// Runs `read` until no set/reset overlapped it, and returns its result.
+    /// Runs `read` until no set/reset wrote while it ran, and returns its result.
+    ///
+    /// A read runs while the version is free, and also while an exclusive section is still
+    /// waiting for brackets (which writes nothing until they close): so a read never waits
+    /// for a section that waits for the reader's own `update` (issue 23).
     #[inline]
     pub(crate) fn read_stable<R>(&self, read: impl Fn() -> R) -> R {
         let mut step = 0;
@@ -186,10 +190,10 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
             // Acquire: pairs with the Release that ends a set/reset, so `read` sees the
             // globals it wrote and shard values at least as new as the ones it counted.
             let before = self.version.load(Ordering::Acquire);
-            if before & 1 == 0 {
+            if before & PHASE != WRITING {
                 let result = read();
                 // Acquire fence: if `read` saw any global written by a set/reset that began
-                // after `before`, the version load below sees that set/reset's odd value.
+                // writing after `before`, the version load below sees a newer version.
                 fence(Ordering::Acquire);
                 if self.version.load(Ordering::Relaxed) == before {
                     return result;
@@ -199,57 +203,77 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
         }
     }
 
-    /// Runs `write` with `version` odd: one set/reset at a time, and readers retry around it.
+    /// Runs `write` with the version lock held in its writing phase: one set/reset at a
+    /// time, and readers retry around it.
     #[doc(hidden)]
     pub fn write_locked<R>(&self, write: impl FnOnce() -> R) -> R {
-        struct Unlock<'a> {
-            version: &'a AtomicU64,
-            even: u64,
-        }
-        impl Drop for Unlock<'_> {
-            fn drop(&mut self) {
-                // Release: the globals written under the lock (and the shard values read to
-                // compute them) happen-before any reader that sees this even version.
-                self.version.store(self.even, Ordering::Release);
-            }
-        }
+        let free = self.lock(WRITING);
+        let _unlock = Unlock {
+            version: &self.version,
+            next: free.wrapping_add(GENERATION),
+        };
+        // Release fence: a reader that sees a global written below, then runs its acquire
+        // fence, sees the writing (or a later) version and retries.
+        fence(Ordering::Release);
+        write()
+    }
 
+    /// Takes the version lock from a free version into `phase` (`WRITING` or `WAITING`);
+    /// returns the free version it was taken from.
+    fn lock(&self, phase: u64) -> u64 {
         let mut step = 0;
-        let odd = loop {
+        loop {
             let current = self.version.load(Ordering::Relaxed);
-            if current & 1 == 0 {
+            if current & PHASE == FREE {
                 // Acquire: the previous set/reset's writes happen-before ours.
                 if self
                     .version
                     .compare_exchange_weak(
                         current,
-                        current.wrapping_add(1),
+                        current.wrapping_add(phase),
                         Ordering::Acquire,
                         Ordering::Relaxed,
                     )
                     .is_ok()
                 {
-                    break current.wrapping_add(1);
+                    return current;
                 }
             }
             wait_step(&mut step);
-        };
-        // Release fence: a reader that sees a global written below, then runs its acquire
-        // fence, sees the odd version and retries.
-        fence(Ordering::Release);
-        let _unlock = Unlock {
-            version: &self.version,
-            even: odd.wrapping_add(1),
-        };
-        write()
+        }
     }
 
-    /// Whether no set/reset or exclusive section is running: the version is even. Acquire:
-    /// a caller that sees an even version sees every global and carried word written by the
-    /// section that made it even.
+    /// Whether no set/reset or exclusive section is running: the version is free. Acquire:
+    /// a caller that sees a free version sees every global and carried word written by the
+    /// section that freed it.
     #[inline]
     pub(crate) fn unlocked(&self) -> bool {
-        self.version.load(Ordering::Acquire) & 1 == 0
+        self.version.load(Ordering::Acquire) & PHASE == FREE
+    }
+}
+
+/// The version word's phase (its low two bits) and generation (the rest): `FREE`; `WRITING`,
+/// while a set/reset stores its words (readers wait); `WAITING`, while an exclusive section
+/// waits for brackets to close and has written nothing (readers read; limited adds queue).
+/// A section goes `FREE → (WAITING →) WRITING → FREE` of the next generation, so a reader
+/// that saw the same version before and after its read saw no write.
+const PHASE: u64 = 3;
+const FREE: u64 = 0;
+const WRITING: u64 = 1;
+const WAITING: u64 = 3;
+const GENERATION: u64 = 4;
+
+/// Frees the version lock (the next generation) when a section ends, even by a panic.
+struct Unlock<'a> {
+    version: &'a AtomicU64,
+    next: u64,
+}
+
+impl Drop for Unlock<'_> {
+    fn drop(&mut self) {
+        // Release: the globals written under the lock (and the shard values read to compute
+        // them) happen-before any reader that sees this free version.
+        self.version.store(self.next, Ordering::Release);
     }
 }
 
@@ -263,10 +287,30 @@ impl<const N: usize> Sharded<N> {
     /// The calling thread's own copy is not waited for: its bracket cannot close while this
     /// thread is here (callers refuse to run inside their own bracket).
     pub(crate) fn write_exclusive<R>(&self, write: impl FnOnce() -> R) -> R {
-        self.write_locked(|| {
+        self.write_after_waiting(true, || (), |()| write())
+    }
+
+    /// A section in two phases: `prepare` in the waiting phase (readers read on; after
+    /// waiting for every other shard's open bracket if `brackets`, as `write_exclusive`),
+    /// then `write` with what it prepared in the writing phase. Nothing may be written in
+    /// the waiting phase. Whatever waits for other threads' brackets or steps runs there, so
+    /// a reader never waits for a section that waits for the reader's own `update`.
+    pub(crate) fn write_after_waiting<P, R>(
+        &self,
+        brackets: bool,
+        prepare: impl FnOnce() -> P,
+        write: impl FnOnce(P) -> R,
+    ) -> R {
+        refuse_inside_update("a group's reset(), or an approximate field's set(), reset(), limited_add() or limited_sub()");
+        let free = self.lock(WAITING);
+        let _unlock = Unlock {
+            version: &self.version,
+            next: free.wrapping_add(GENERATION),
+        };
+        if brackets {
             // Heavy barrier: pairs with the light barrier between an owner's opening of its
             // bracket and its load of `version` (`approx::Approx::limited`). Either that
-            // load sees the odd version, or the loads below see the odd bracket.
+            // load sees the locked version, or the loads below see the odd bracket.
             sync::heavy_barrier();
             self.for_each_copy(|copy| {
                 if self.is_own(copy) {
@@ -279,8 +323,15 @@ impl<const N: usize> Sharded<N> {
                     wait_step(&mut step);
                 }
             });
-            write()
-        })
+        }
+        let prepared = prepare();
+        // Relaxed, then a Release fence (as `write_locked`): a reader that sees a global
+        // written below, then runs its acquire fence, sees this writing version (or a later
+        // one), not the waiting version it may have started from, and retries.
+        self.version
+            .store(free.wrapping_add(WRITING), Ordering::Relaxed);
+        fence(Ordering::Release);
+        write(prepared)
     }
 }
 
@@ -311,18 +362,6 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
             sum = sum.wrapping_add(cells[i].load(Ordering::Relaxed));
         });
         sum
-    }
-}
-
-impl<const N: usize> Sharded<N> {
-    /// Whether the calling thread's own bracket (cell 0 of its copy) is open: it is inside
-    /// an `update` of this group. Never takes a shard or a run (see [`is_own`](Self::is_own)).
-    pub(crate) fn own_bracket_open(&self) -> bool {
-        engine::own_cached(self.location.load(Ordering::Relaxed)).is_some_and(|first| {
-            // SAFETY: `first` is what `engine::own_cached` returned for this run.
-            let own = unsafe { self.own_copy(first) };
-            own[0].load(Ordering::Relaxed) & 1 == 1
-        })
     }
 }
 
@@ -372,6 +411,7 @@ impl<const N: usize> Sharded<N> {
     /// straight-line adds.
     #[inline]
     pub fn snapshot(&self, kinds: &[CellKind; N]) -> [u64; N] {
+        refuse_inside_update("a group's snapshot()");
         self.read_stable(|| {
             let mut out: [u64; N] = std::array::from_fn(|i| match kinds[i] {
                 CellKind::Sum | CellKind::Approx | CellKind::Epoch => {
@@ -398,7 +438,9 @@ impl<const N: usize> Sharded<N> {
     /// Resets every cell at once: sums to 0, extrema to empty. An owner's `update` is
     /// cancelled wholly or counted wholly after the reset.
     pub fn reset_all(&self, kinds: &[CellKind; N]) {
-        let reset = || {
+        // What each shard holds, read between steps: in the waiting phase, since it waits for
+        // steps in flight (a reader inside one of them must not wait for this reset).
+        let count = || {
             let mut counted = [0u64; N];
             self.for_each_copy(|copy| {
                 let cells = self.read_consistent(copy, kinds);
@@ -408,6 +450,9 @@ impl<const N: usize> Sharded<N> {
                     }
                 }
             });
+            counted
+        };
+        let reset = |counted: [u64; N]| {
             for i in 0..N {
                 match kinds[i] {
                     CellKind::Sum | CellKind::Approx => {
@@ -418,13 +463,9 @@ impl<const N: usize> Sharded<N> {
                 }
             }
         };
-        // A group with approximate fields waits for in-flight limited adds, which work
+        // A group with approximate fields also waits for in-flight limited adds, which work
         // outside `update` brackets' reach otherwise (`write_exclusive`).
-        if kinds.contains(&CellKind::Approx) {
-            self.write_exclusive(reset);
-        } else {
-            self.write_locked(reset);
-        }
+        self.write_after_waiting(kinds.contains(&CellKind::Approx), count, reset);
     }
 
     /// One shard's copy of the run, as of one moment between its owner's `update`s: never
@@ -448,10 +489,7 @@ impl<const N: usize> Sharded<N> {
                     return cells;
                 }
             } else if self.is_own(copy) {
-                panic!(
-                    "shardstat: a group's snapshot() or reset() was called inside update() on \
-                     the same thread; it would wait for that update to finish"
-                );
+                inside_update("a group's snapshot() or reset()");
             }
             wait_step(&mut step);
         }
@@ -532,6 +570,52 @@ pub fn update<R>(seq: &AtomicU64, f: impl FnOnce() -> R) -> R {
         even: before.wrapping_add(2),
     };
     f()
+}
+
+sync::per_thread! {
+    /// How many stat-group `update` closures the calling thread is inside.
+    static IN_UPDATE: std::cell::Cell<u32> = std::cell::Cell::new(0);
+}
+
+/// A stat group's `update` step (what `stats!` expands `update` to): [`update`], with the
+/// calling thread counted as inside a step while `f` runs, so that what could wait for other
+/// threads' steps refuses to run there ([`refuse_inside_update`]).
+#[doc(hidden)]
+#[inline]
+pub fn group_update<R>(seq: &AtomicU64, f: impl FnOnce() -> R) -> R {
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            let _ = IN_UPDATE.try_with(|n| n.set(n.get() - 1));
+        }
+    }
+    IN_UPDATE.with(|n| n.set(n.get() + 1));
+    let _leave = Leave;
+    update(seq, f)
+}
+
+/// Panics if the calling thread is inside a stat group's `update` closure (of any group).
+///
+/// What calls this may wait for other threads' steps to end: a group's snapshot or reset,
+/// an approximate field's set, a limited add or subtract. Inside a step, that wait could be
+/// for this very step, or for another thread's step that is itself waiting for this one
+/// (`A.update(|_| B.limited…)` on one thread, `B.update(|_| A.limited…)` on another). So
+/// it is refused, with a message, whichever group the step belongs to.
+#[inline]
+pub(crate) fn refuse_inside_update(what: &str) {
+    if IN_UPDATE.try_with(|n| n.get()).unwrap_or(0) > 0 {
+        inside_update(what);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn inside_update(what: &str) -> ! {
+    panic!(
+        "shardstat: {what} was called inside a stat group's update() on the same thread; it \
+         may wait for the updates in flight (this one, or another thread's that is waiting \
+         for this one). Call it outside the update closure"
+    )
 }
 
 /// Adds `n` to a cell that only the calling thread writes: a plain load and store, no

@@ -262,7 +262,7 @@ macro_rules! stats {
                 /// calls join the outer step. Returns what `step` returns.
                 #[inline]
                 pub fn update<R>(&self, step: impl FnOnce(&Self) -> R) -> R {
-                    $crate::__private::update(&self.__own[0], || step(self))
+                    $crate::__private::group_update(&self.__own[0], || step(self))
                 }
             }
 

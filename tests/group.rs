@@ -241,7 +241,7 @@ fn nested_updates_join_the_outer_step() {
 }
 
 #[test]
-#[should_panic(expected = "inside update() on the same thread")]
+#[should_panic(expected = "inside a stat group's update() on the same thread")]
 fn snapshot_inside_own_update_panics_instead_of_waiting_forever() {
     let m = Mixed::new();
     m.local().update(|_| m.snapshot());

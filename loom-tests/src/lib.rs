@@ -435,4 +435,79 @@ pub mod models {
             }
         });
     }
+
+    /// What a range read returns: `(start, end)`, as `i128`.
+    pub type RangeRead<C> = fn(&C) -> (i128, i128);
+
+    /// The main thread adds, carrying (from 1, `steps` move the value by whole batches of
+    /// 4 and more), while a spawned reader checks `r1 = range(); g = get(); r2 = range()`:
+    /// with the value moving one way, a range that holds the exact value at the moment of its
+    /// read has `r1.start ≤ g ≤ r2.end` (rising) or `r2.start ≤ g ≤ r1.end` (falling). The
+    /// writer is the main thread and the reader spawned (`docs/design.md` §11), so loom puts
+    /// the reader's loads inside the carry: after the cell store, before the second word.
+    pub fn a_range_holds_exact_reads_while_a_carry_is_in_flight<C: Send + Sync + 'static>(
+        fresh: fn() -> C,
+        write: fn(&C, i64),
+        get: fn(&C) -> i128,
+        range: RangeRead<C>,
+        steps: &'static [i64],
+    ) {
+        loom::model(move || {
+            let c = Arc::new(fresh());
+            write(&c, if steps[0] > 0 { 1 } else { -1 }); // the main thread's shard
+            let rising = steps[0] > 0;
+            let reader = {
+                let c = c.clone();
+                thread::spawn(move || {
+                    let first = range(&c);
+                    let g = get(&c);
+                    let second = range(&c);
+                    let (low, high) = if rising {
+                        (first.0, second.1)
+                    } else {
+                        (second.0, first.1)
+                    };
+                    assert!(
+                        low <= g && g <= high,
+                        "a range missed an exact read: {low} <= {g} <= {high} failed"
+                    );
+                })
+            };
+            for &n in steps {
+                write(&c, n);
+            }
+            reader.join().unwrap();
+        });
+    }
+
+    /// Two limited adds with different limits race: the main thread's `limited(1, 6)` (after
+    /// `limited(0, 6)`, which makes 6 the counter's limit and gives the main thread a shard),
+    /// and a spawned thread's `limited(6, 100)`, which carries, followed by a `get`. If that
+    /// `get` saw 6 — the spawned add done, the main one not yet landed — the main add landed
+    /// on a total of 6 and must have been refused (7 > 6): it lands after an add that
+    /// completed before it did.
+    pub fn limited_adds_with_different_limits_respect_each(
+        limited: fn(&shardstat::ApproxCounter<4>, u64, u64) -> bool,
+    ) {
+        loom::model(move || {
+            let c = Arc::new(shardstat::ApproxCounter::<4>::new());
+            assert!(limited(&c, 0, 6));
+            let other = {
+                let c = c.clone();
+                thread::spawn(move || {
+                    let added = limited(&c, 6, 100);
+                    (added, c.get())
+                })
+            };
+            let small = limited(&c, 1, 6);
+            let (large, seen) = other.join().unwrap();
+            assert!(large, "6 fits under 100 whatever the order");
+            assert!(
+                !(small && seen == 6),
+                "the add of 1 under 6 landed after the total reached 6: {}",
+                c.get()
+            );
+            assert_eq!(c.get(), 6 + u64::from(small));
+        });
+    }
 }

@@ -10,7 +10,7 @@
 use loom::sync::Arc;
 use loom::thread;
 use shardstat::{ApproxCounter, ApproxUpDownCounter};
-use shardstat_loom_tests::models::limited_adds_never_overshoot;
+use shardstat_loom_tests::models::{self, limited_adds_never_overshoot};
 use std::cmp::Ordering;
 
 type Approx4 = ApproxCounter<4>;
@@ -51,6 +51,51 @@ fn approx_stays_within_the_bound_while_adds_race() {
             "at rest: approx {approx}, bound {bound}, exact {exact}"
         );
     });
+}
+
+fn range_of(c: &Approx4) -> (i128, i128) {
+    let range = c.approx_range();
+    (i128::from(*range.start()), i128::from(*range.end()))
+}
+
+fn signed_range_of(c: &ApproxUpDownCounter<4>) -> (i128, i128) {
+    let range = c.approx_range();
+    (i128::from(*range.start()), i128::from(*range.end()))
+}
+
+/// `approx_range()` holds the exact value at the moment of its read, whatever a carrying add
+/// on another thread has done so far: a reader's `range`, `get`, `range` around an add of 5
+/// (which carries 4). The negative control (`controls.rs`) reads the range as
+/// `approx()`, then `approx() + error_bound()`, and must fail.
+#[test]
+fn approx_range_holds_exact_reads_while_a_carry_is_in_flight() {
+    models::a_range_holds_exact_reads_while_a_carry_is_in_flight(
+        Approx4::new,
+        |c, n| c.add(n as u64),
+        |c| i128::from(c.get()),
+        range_of,
+        &[5],
+    );
+}
+
+/// The same on the signed counter, falling (a subtraction that carries: `low` moves first).
+#[test]
+fn signed_approx_range_holds_exact_reads_while_a_falling_carry_is_in_flight() {
+    models::a_range_holds_exact_reads_while_a_carry_is_in_flight(
+        ApproxUpDownCounter::<4>::new,
+        |c, n| c.add(n),
+        |c| i128::from(c.get()),
+        signed_range_of,
+        &[-5],
+    );
+}
+
+/// Limited adds with different limits on one counter: each limit holds for its own add
+/// (the one-limit-per-direction rule sends the other limit's add through the exclusive
+/// path). The negative control lets both take their lock-free paths.
+#[test]
+fn limited_adds_with_different_limits_respect_each() {
+    models::limited_adds_with_different_limits_respect_each(Approx4::limited_add);
 }
 
 /// A reader's `get`, `compare(v)`, `get` while `write` runs on another thread: the compare

@@ -91,3 +91,48 @@ fn reuse_without_clearing_shows_old_counts_to_a_reader() {
 fn limited_add_trusting_approx_overshoots() {
     models::limited_adds_never_overshoot::<TrustingLimitCounter>(&[3, 3], 5);
 }
+
+/// The approximate range read as two calls, `approx()` then `approx() + error_bound()` (what
+/// the docs promised before `approx_range`): a carry in flight between them puts the exact
+/// value above it.
+#[test]
+#[should_panic(expected = "a range missed an exact read")]
+fn approx_plus_error_bound_from_two_calls_misses_a_carry_in_flight() {
+    models::a_range_holds_exact_reads_while_a_carry_is_in_flight(
+        shardstat::ApproxCounter::<4>::new,
+        |c, n| c.add(n as u64),
+        |c| i128::from(c.get()),
+        |c| {
+            let low = i128::from(c.approx());
+            (low, low + i128::from(c.error_bound()))
+        },
+        &[5],
+    );
+}
+
+/// The same, falling, on the signed counter.
+#[test]
+#[should_panic(expected = "a range missed an exact read")]
+fn signed_approx_plus_error_bound_from_two_calls_misses_a_falling_carry() {
+    models::a_range_holds_exact_reads_while_a_carry_is_in_flight(
+        shardstat::ApproxUpDownCounter::<4>::new,
+        |c, n| c.add(n),
+        |c| i128::from(c.get()),
+        |c| {
+            let low = i128::from(c.approx());
+            (low, low + i128::from(c.error_bound()))
+        },
+        &[-5],
+    );
+}
+
+/// Limited adds with different limits both on their lock-free paths: the carry of the add
+/// with the larger limit keeps only its own inequality, and the other add lands past its
+/// limit.
+#[test]
+#[should_panic(expected = "landed after the total reached 6")]
+fn limited_adds_with_different_limits_both_lock_free_overshoot() {
+    models::limited_adds_with_different_limits_respect_each(
+        shardstat::__private::approx::limited_add_with_any_limit_lock_free::<4>,
+    );
+}
