@@ -339,13 +339,17 @@ mod membarrier {
     /// 0: not probed yet; 1: registered and usable; 2: unusable.
     static STATE: AtomicU8 = AtomicU8::new(0);
 
-    /// Whether the expedited private command is registered for this process. The first call
-    /// registers it; the answer never changes after that, so a light barrier that relied on
-    /// it is always paired with heavy barriers that use it.
+    /// Whether the expedited private command is registered for this process. Decided once,
+    /// by the first probe to finish (a compare-and-swap from 0): every thread then uses that
+    /// answer, so a light barrier that relied on it is always paired with heavy barriers that
+    /// use it. (Two first calls used to race: a thread whose registration failed — a
+    /// seccomp filter of its own — could overwrite another's success after that thread had
+    /// already relied on it.) `SHARDSTAT_MEMBARRIER=off` in the environment makes it
+    /// unusable: full fences on both sides.
     #[inline(always)]
     pub(super) fn usable() -> bool {
-        // Relaxed: the value is decided once (by a system call whose effect is process-wide)
-        // and never changes; every thread that reads 1 or 2 reads the final answer.
+        // Relaxed: the value is decided once and never changes; every thread that reads 1
+        // or 2 reads the final answer.
         match STATE.load(Ordering::Relaxed) {
             1 => true,
             2 => false,
@@ -356,9 +360,18 @@ mod membarrier {
     #[cold]
     #[inline(never)]
     fn probe() -> bool {
-        let usable = register();
-        STATE.store(if usable { 1 } else { 2 }, Ordering::Relaxed);
-        usable
+        let off = std::env::var_os("SHARDSTAT_MEMBARRIER").is_some_and(|v| v == "off");
+        let usable = !off && register();
+        // Relaxed: as in `usable`. The first probe to finish decides; the others adopt it.
+        match STATE.compare_exchange(
+            0,
+            if usable { 1 } else { 2 },
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => usable,
+            Err(decided) => decided == 1,
+        }
     }
 
     #[cfg(all(target_os = "linux", not(miri)))]
@@ -380,6 +393,20 @@ mod membarrier {
         false
     }
 
+    #[cold]
+    #[inline(never)]
+    #[cfg(all(target_os = "linux", not(miri)))]
+    fn failed(error: std::io::Error) -> ! {
+        panic!(
+            "shardstat: membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed on this thread \
+             ({error}) after the process registered it: probably a seccomp filter of this \
+             thread's own. An approximate counter's exclusive section (set, reset, a limited \
+             add near its limit) needs it to order itself against other threads' limited \
+             adds. Allow membarrier in the filter, or run with SHARDSTAT_MEMBARRIER=off \
+             (full fences on every limited add instead)"
+        )
+    }
+
     /// A full barrier on every running thread of the process. Only called once `usable()`
     /// returned true.
     pub(super) fn private_expedited() {
@@ -387,10 +414,14 @@ mod membarrier {
         {
             // SAFETY: as in `register`: no pointer argument, no memory of ours written.
             let result = unsafe { libc::syscall(libc::SYS_membarrier, PRIVATE_EXPEDITED, 0) };
-            // Registered commands do not fail (the kernel documents no error for them once
-            // registration succeeded); if one ever did, the asymmetric argument would not
-            // hold, so stop rather than count wrongly.
-            assert_eq!(result, 0, "shardstat: membarrier failed after registering");
+            // The kernel documents no error for a registered command, but a seccomp filter
+            // of this thread's own can refuse the call. Then the other threads' light
+            // barriers (compiler fences only) are not ordered against this section, and no
+            // fallback can order them after the fact: stop, saying why, rather than let a
+            // limited add overshoot.
+            if result != 0 {
+                failed(std::io::Error::last_os_error());
+            }
         }
     }
 }
