@@ -64,6 +64,33 @@ fn bounds(index: usize) -> (u64, u64) {
     (low, low + ((1u64 << shift) - 1))
 }
 
+/// The nearest rank of quantile `q` among `total` values: the smallest `r` with `r ≥ q ×
+/// total`, at least 1.
+///
+/// `q` is taken as the decimal it was written as — the shortest decimal that reads back as
+/// the same `f64` (`0.07` for `0.07`) — and the rank is computed in integers: in `f64`,
+/// `0.07 × 100` is `7.000000000000001`, whose ceiling made `quantile(0.07)` over 1..=100
+/// answer 8. A `q` that needs more than 19 decimal places falls back to `f64`.
+fn nearest_rank(q: f64, total: u64) -> u64 {
+    let exact = decimal_fraction(q).map(|(digits, scale)| {
+        let den = 10u128.pow(scale);
+        (u128::from(digits) * u128::from(total)).div_ceil(den) as u64
+    });
+    exact
+        .unwrap_or_else(|| (q * total as f64).ceil() as u64)
+        .clamp(1, total)
+}
+
+/// `q` (within `0.0..=1.0`) as `digits / 10^scale`, from its shortest decimal form, if
+/// `scale ≤ 19`.
+fn decimal_fraction(q: f64) -> Option<(u64, u32)> {
+    let text = q.to_string(); // shortest round-trip form, never with an exponent
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    let scale = u32::try_from(fraction.len()).ok().filter(|&s| s <= 19)?;
+    let digits = format!("{whole}{fraction}").parse::<u64>().ok()?;
+    Some((digits, scale))
+}
+
 /// The value a bucket reports: its midpoint (exact below 128).
 fn representative(index: usize) -> u64 {
     let (low, high) = bounds(index);
@@ -525,7 +552,8 @@ impl HistogramSnapshot {
     }
 
     /// The `q`-quantile (nearest rank: the smallest recorded value with at least `q × count`
-    /// values at or below it), reported by its bucket: within
+    /// values at or below it, `q` read as the decimal it was written as, so `0.07 × 100` is
+    /// 7, not `f64`'s 7.000000000000001), reported by its bucket: within
     /// [`Histogram::MAX_RELATIVE_ERROR`] of the exact one. `None` if nothing was recorded.
     ///
     /// # Panics
@@ -538,6 +566,7 @@ impl HistogramSnapshot {
     /// assert_eq!(snap.quantile(0.5), Some(50));
     /// assert_eq!(snap.quantile(0.0), Some(1));
     /// assert_eq!(snap.quantile(1.0), Some(100));
+    /// assert_eq!(snap.quantile(0.07), Some(7));
     /// ```
     ///
     /// ```should_panic
@@ -552,7 +581,7 @@ impl HistogramSnapshot {
         if total == 0 {
             return None;
         }
-        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+        let rank = nearest_rank(q, total);
         let mut seen = 0;
         self.buckets.iter().find_map(|&(index, n)| {
             seen += n;

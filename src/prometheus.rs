@@ -400,17 +400,20 @@ impl<T: EncodeMetric> EncodeMetric for Shared<T> {
     }
 }
 
-/// The `le` bounds a [`Histogram`] registered as is exports: `2^k − 1` for `k` in `0..64`
-/// (0, 1, 3, 7, …), each the highest value of one of its buckets, so every exported count is
-/// exact.
+/// The `le` bounds a [`Histogram`] registered as is exports: `2^k − 1` for `k` in `0..=53`
+/// (0, 1, 3, 7, …, 2^53 − 1), each the highest value of one of its buckets, so every
+/// exported count is exact. The text formats carry a bound as a floating-point number, and
+/// 2^53 − 1 is the last `2^k − 1` a 64-bit float holds exactly (2^54 − 1 would print as
+/// 2^54, a bound that its count does not match); larger values are counted in `+Inf`.
 ///
 /// ```
 /// let bounds = shardstat::prometheus::default_histogram_bounds();
 /// assert_eq!(&bounds[..4], [0, 1, 3, 7]);
-/// assert_eq!(bounds.len(), 64);
+/// assert_eq!(bounds.last(), Some(&((1 << 53) - 1)));
+/// assert!(bounds.iter().all(|&b| b as f64 as u64 == b), "each exact as a float");
 /// ```
 pub fn default_histogram_bounds() -> Vec<u64> {
-    (0..64).map(|k| (1u64 << k) - 1).collect()
+    (0..=53).map(|k| (1u64 << k) - 1).collect()
 }
 
 /// Encodes a histogram snapshot as a classic histogram: for each bound, the values in the

@@ -87,6 +87,19 @@ fn a_histogram_exports_cumulative_buckets_exact_at_its_bounds() {
     assert_eq!(at("8191.0").as_deref(), Some("7"));
     assert_eq!(at("+Inf").as_deref(), Some("8"));
     assert_eq!(sample(&text, "sizes_count").as_deref(), Some("8"));
+    // Every bound printed is the exact bound whose count follows it (issue 23: bounds of
+    // 2^54 − 1 and up printed as the next power of two).
+    let les: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("sizes_bucket{le=\""))
+        .map(|l| &l[..l.find('"').unwrap()])
+        .filter(|&le| le != "+Inf")
+        .collect();
+    let printed: Vec<u64> = les
+        .iter()
+        .map(|le| le.parse::<f64>().unwrap() as u64)
+        .collect();
+    assert_eq!(printed, prometheus::default_histogram_bounds(), "{les:?}");
     let sum = (1u64 << 40) + 4096 + 4095 + 100 + 6;
     assert_eq!(
         sample(&text, "sizes_sum").as_deref(),
