@@ -410,7 +410,7 @@ impl<T: EncodeMetric> EncodeMetric for Shared<T> {
 /// let bounds = shardstat::prometheus::default_histogram_bounds();
 /// assert_eq!(&bounds[..4], [0, 1, 3, 7]);
 /// assert_eq!(bounds.last(), Some(&((1 << 53) - 1)));
-/// assert!(bounds.iter().all(|&b| b as f64 as u64 == b), "each exact as a float");
+/// assert!(bounds.iter().all(|&b| b as f64 as u128 == u128::from(b)), "each exact as a float");
 /// ```
 pub fn default_histogram_bounds() -> Vec<u64> {
     (0..=53).map(|k| (1u64 << k) - 1).collect()
@@ -504,12 +504,15 @@ impl<H: std::ops::Deref<Target = Histogram>> ClassicHistogram<H> {
     ///
     /// # Errors
     /// [`MetricError::InvalidBuckets`] if `bounds` is empty or, once moved, not strictly
-    /// increasing (two bounds within one bucket).
+    /// increasing (two bounds within one bucket), or if a moved bound is not exact as a
+    /// 64-bit float (above 2^53: the `le` label would print another number).
     ///
     /// ```
     /// static H: shardstat::Histogram = shardstat::Histogram::new();
     /// let err = shardstat::prometheus::ClassicHistogram::new(&H, []).unwrap_err();
     /// assert!(err.to_string().contains("no bounds"));
+    /// let err = shardstat::prometheus::ClassicHistogram::new(&H, [u64::MAX]).unwrap_err();
+    /// assert!(err.to_string().contains("not exact as a 64-bit float"));
     /// ```
     pub fn new(histogram: H, bounds: impl IntoIterator<Item = u64>) -> Result<Self, MetricError> {
         let bounds: Vec<u64> = bounds
@@ -527,6 +530,16 @@ impl<H: std::ops::Deref<Target = Histogram>> ClassicHistogram<H> {
                     "bounds must increase strictly, once moved to bucket boundaries: {} is \
                      followed by {}",
                     pair[0], pair[1]
+                ),
+            });
+        }
+        if let Some(&inexact) = bounds.iter().find(|&&b| b as f64 as u128 != u128::from(b)) {
+            return Err(MetricError::InvalidBuckets {
+                reason: format!(
+                    "bound {inexact} (moved to its bucket boundary) is not exact as a 64-bit \
+                     float, which the text formats carry `le` as: it would print as {}, a \
+                     bound its count does not match (every bound up to 2^53 is exact)",
+                    inexact as f64
                 ),
             });
         }
