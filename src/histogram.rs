@@ -14,7 +14,8 @@
 //! `docs/design.md`), taken the first time any thread records a value in its range: 512
 //! bytes per thread that records there. Latencies between 1 µs and 1 ms (in ns: 10 powers of
 //! two) cost a recording thread 10 pages, 5 KiB; a size that is always 4 KiB, one page.
-//! Beside them, a 2-cell header per thread: the shard's sequence word and sum.
+//! Beside them, a 3-cell header per thread: the shard's sequence word and its 128-bit sum
+//! (two cells: the high one moves only when the low one wraps, inside the record's bracket).
 //!
 //! # Consistency
 //! A record adds 1 to its bucket and the value to the sum (the count is the buckets' sum),
@@ -153,10 +154,11 @@ pub(crate) fn boundary_at_or_below(value: u64) -> u64 {
 /// assert!((p99 as f64 - 990_000.0).abs() <= 990_000.0 * shardstat::Histogram::MAX_RELATIVE_ERROR);
 /// ```
 pub struct Histogram {
-    /// Cell 0 of each shard's copy: its sequence word (odd inside a record); cell 1 the sum
-    /// (the count is the buckets' sum). Global 1: the sum's base after a reset. Its `version` lock
-    /// serialises resets, and snapshots retry around them.
-    header: Sharded<2>,
+    /// Cell 0 of each shard's copy: its sequence word (odd inside a record); cells 1 and 2
+    /// the sum's low and high 64 bits (the count is the buckets' sum). Globals 1 and 2: the
+    /// sum's base after a reset. Its `version` lock serialises resets, and snapshots retry
+    /// around them.
+    header: Sharded<3>,
     /// Per page: the location of its run of `SUB` cells (0 until a value in its range is
     /// recorded), as a counter's.
     pages: [LocationWord; PAGES],
@@ -214,7 +216,7 @@ impl Histogram {
             // SAFETY: `bucket` is cell `slot` (< SUB) of this page's run in the calling
             // thread's copy (`own_page`): a live cell only this thread writes.
             add_owned(unsafe { &*bucket }, 1);
-            add_owned(&header[1], value);
+            add_to_sum(header, value);
         });
     }
 
@@ -269,9 +271,11 @@ impl Histogram {
         self.header.read_stable(|| {
             let mut totals = self.shards_total(location);
             // Relaxed: inside `read_stable`, ordered by its Acquire load and fence.
-            totals.sum = totals
-                .sum
-                .wrapping_add(self.header.global(1).load(Ordering::Relaxed));
+            let base = wide(
+                self.header.global(1).load(Ordering::Relaxed),
+                self.header.global(2).load(Ordering::Relaxed),
+            );
+            totals.sum = totals.sum.wrapping_add(base);
             // Acquire: pairs with the Release that published the bases (under the version
             // lock, so a reader that sees them also sees the lock's even version after).
             let bases = self.bases.load(Ordering::Acquire);
@@ -305,9 +309,11 @@ impl Histogram {
         self.header.write_locked(|| {
             let counted = self.shards_total(location);
             // Relaxed, all: under the version lock, published by its Release.
+            let base = counted.sum.wrapping_neg();
+            self.header.global(1).store(base as u64, Ordering::Relaxed);
             self.header
-                .global(1)
-                .store(counted.sum.wrapping_neg(), Ordering::Relaxed);
+                .global(2)
+                .store((base >> 64) as u64, Ordering::Relaxed);
             let bases = self.bases_for_reset();
             for (i, total) in counted.buckets.iter().enumerate() {
                 // SAFETY: `bases` points to `BUCKETS` live cells (`bases_for_reset`).
@@ -342,9 +348,9 @@ impl Histogram {
         let mut scratch = vec![0u64; BUCKETS];
         let mut read: Vec<usize> = Vec::with_capacity(PAGES);
         engine().for_each_shard(location, |shard, first| {
-            // SAFETY: `first` starts this histogram's 2-cell header run in shard `shard`'s
+            // SAFETY: `first` starts this histogram's 3-cell header run in shard `shard`'s
             // live copy of its chunk (`for_each_shard`).
-            let header = unsafe { &*first.cast::<[AtomicU64; 2]>() };
+            let header = unsafe { &*first.cast::<[AtomicU64; 3]>() };
             let mut step = 0;
             let sum = loop {
                 // Acquire: pairs with the Release that closed the shard's last record.
@@ -379,7 +385,10 @@ impl Histogram {
                     }
                     read.push(page);
                 }
-                let sum = header[1].load(Ordering::Acquire);
+                let sum = wide(
+                    header[1].load(Ordering::Acquire),
+                    header[2].load(Ordering::Acquire),
+                );
                 if header[0].load(Ordering::Relaxed) == before {
                     break sum;
                 }
@@ -410,8 +419,28 @@ sync::model_only! {
         let bucket = histogram.own_page(page).wrapping_add(slot);
         // SAFETY: as in `record`.
         add_owned(unsafe { &*bucket }, 1);
-        add_owned(&header[1], value);
+        add_to_sum(header, value);
     }
+}
+
+/// Adds `value` to the 128-bit sum in cells 1 (low) and 2 (high) of the calling thread's
+/// header, inside its record bracket: the high half moves only when the low half wraps, so a
+/// sum of `u64` values cannot wrap before 2^64 records (a `u64` sum wrapped after two values
+/// near the top of the range).
+#[inline(always)]
+fn add_to_sum(header: &[AtomicU64; 3], value: u64) {
+    let low = sync::load_owned(&header[1]);
+    let (sum, carried) = low.overflowing_add(value);
+    // Relaxed: owner-only cells inside the bracket, as `add_owned`.
+    sync::store_owned(&header[1], sum, Ordering::Relaxed);
+    if carried {
+        add_owned(&header[2], 1);
+    }
+}
+
+/// The 128-bit sum in a pair of 64-bit words (low, high).
+fn wide(low: u64, high: u64) -> u128 {
+    u128::from(high) << 64 | u128::from(low)
 }
 
 /// Buckets and sum being added up (the count is the buckets' sum).
@@ -419,7 +448,7 @@ struct Totals {
     buckets: Vec<u64>,
     /// Bit `p`: some shard had page `p` (the others' buckets are 0, bases aside).
     pages: u64,
-    sum: u64,
+    sum: u128,
 }
 
 impl Totals {
@@ -492,7 +521,7 @@ impl fmt::Debug for Histogram {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HistogramSnapshot {
     count: u64,
-    sum: u64,
+    sum: u128,
     /// Non-empty buckets: (index, count), by index (so by value).
     buckets: Vec<(u32, u64)>,
 }
@@ -527,15 +556,19 @@ impl HistogramSnapshot {
         self.count
     }
 
-    /// The sum of the recorded values, wrapping at `u64::MAX`.
+    /// The sum of the recorded values, exact: 128 bits, so it cannot wrap before 2^64
+    /// records.
     ///
     /// ```
     /// let h = shardstat::Histogram::new();
     /// h.record(2);
     /// h.record(40);
     /// assert_eq!(h.snapshot().sum(), 42);
+    /// h.record(u64::MAX);
+    /// h.record(u64::MAX);
+    /// assert_eq!(h.snapshot().sum(), 2 * u128::from(u64::MAX) + 42);
     /// ```
-    pub fn sum(&self) -> u64 {
+    pub fn sum(&self) -> u128 {
         self.sum
     }
 
@@ -756,9 +789,9 @@ mod tests {
         if !sync::MODEL {
             // 59 page locations (`usize`), the used mask, the header's words, the bases.
             let expected = if cfg!(target_pointer_width = "64") {
-                520
+                528
             } else {
-                280
+                288
             };
             assert_eq!(std::mem::size_of::<Histogram>(), expected);
         }

@@ -24,8 +24,8 @@ fn check_against_model(snap: &HistogramSnapshot, values: &[u64]) {
     assert_eq!(snap.count(), values.len() as u64);
     assert_eq!(
         snap.sum(),
-        values.iter().fold(0u64, |s, &v| s.wrapping_add(v)),
-        "sum (wrapping)"
+        values.iter().map(|&v| u128::from(v)).sum::<u128>(),
+        "sum (exact, 128 bits)"
     );
     assert_eq!(snap.buckets().map(|b| b.count).sum::<u64>(), snap.count());
     if sorted.is_empty() {
@@ -131,7 +131,11 @@ fn while_two_threads_record(h: &Histogram, value: u64, check: impl FnOnce()) {
 /// A snapshot of a histogram into which only `value` was recorded shows whole records: a
 /// bucket without its sum (half a record) would break `sum = value × count`.
 fn assert_whole_records(snap: &HistogramSnapshot, value: u64) {
-    assert_eq!(snap.sum(), value.wrapping_mul(snap.count()), "sum vs count");
+    assert_eq!(
+        snap.sum(),
+        u128::from(value) * u128::from(snap.count()),
+        "sum vs count, exact: no wrapping"
+    );
     assert_eq!(snap.buckets().map(|b| b.count).sum::<u64>(), snap.count());
 }
 
