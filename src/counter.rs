@@ -136,6 +136,26 @@ impl Counter {
         self.field().set(value);
     }
 
+    /// Makes the counter at least `value`, exactly, even while other threads add: if it
+    /// reads less, it becomes `value` plus the adds that land after this call read it; if it
+    /// reads `value` or more, nothing changes. It never goes backwards — a reader never sees
+    /// it fall — which a [`get`](Counter::get) followed by a [`set`](Counter::set) cannot
+    /// promise (adds between the two are cancelled). The `metrics` facade's
+    /// `Counter::absolute`.
+    ///
+    /// ```
+    /// let c = shardstat::Counter::new();
+    /// c.add(10);
+    /// c.raise_to(25);
+    /// assert_eq!(c.get(), 25);
+    /// c.raise_to(5); // already above: no change
+    /// c.inc();
+    /// assert_eq!(c.get(), 26);
+    /// ```
+    pub fn raise_to(&self, value: u64) {
+        self.cells.raise_sum(0, value);
+    }
+
     /// Sets the counter to 0 (exactly as [`set(0)`](Counter::set)).
     ///
     /// ```
@@ -449,6 +469,7 @@ impl Field for Counter {
         raw[cell]
     }
     fn reset_stored(_: &NoStorage) {}
+    const EMPTY: Self::Value = 0;
     fn delta(newer: u64, older: u64) -> u64 {
         newer.wrapping_sub(older)
     }

@@ -382,6 +382,21 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
         self.write_locked(|| self.set_locked(i, value));
     }
 
+    /// Makes the sum cell `i` read at least `value`: if it reads less, one set under the
+    /// version lock computed from the *same* read of the cells, so adds that land after that
+    /// read count on top and the value never goes backwards (a read, then a separate `set`,
+    /// cancelled the adds between them).
+    pub fn raise_sum(&self, i: usize, value: u64) {
+        self.write_locked(|| {
+            let cells = self.cells_sum(i);
+            // Relaxed: under the version lock, published by its Release.
+            let current = self.globals[i].load(Ordering::Relaxed).wrapping_add(cells);
+            if value > current {
+                self.globals[i].store(value.wrapping_sub(cells), Ordering::Relaxed);
+            }
+        });
+    }
+
     /// The largest value recorded into the extremum at cells `i, i + 1` since its last reset
     /// (0 if none).
     pub fn best(&self, i: usize) -> u64 {

@@ -510,4 +510,38 @@ pub mod models {
             assert_eq!(c.get(), 6 + u64::from(small));
         });
     }
+
+    /// The main thread adds 2 while one spawned thread raises the counter to 1 (`raise`) and
+    /// another reads it twice: the reads never decrease, and the counter ends at 3 (raised
+    /// first, then the add on top) or 2 (added first: the raise found 2 and changed
+    /// nothing). The `metrics` facade's `absolute`, as `Counter::raise_to`.
+    pub fn raising_never_moves_a_counter_backwards(raise: fn(&shardstat::Counter, u64)) {
+        loom::model(move || {
+            let c = Arc::new(shardstat::Counter::new());
+            c.add(0); // the run and the main thread's shard, before the race
+            let raiser = {
+                let c = c.clone();
+                thread::spawn(move || raise(&c, 1))
+            };
+            let reader = {
+                let c = c.clone();
+                thread::spawn(move || {
+                    let first = c.get();
+                    let second = c.get();
+                    assert!(
+                        first <= second,
+                        "the counter went backwards: {first}, then {second}"
+                    );
+                })
+            };
+            c.add(2);
+            raiser.join().unwrap();
+            reader.join().unwrap();
+            let end = c.get();
+            assert!(
+                end == 3 || end == 2,
+                "the counter went backwards: raise_to(1) racing add(2) ended at {end}"
+            );
+        });
+    }
 }

@@ -136,3 +136,15 @@ fn limited_adds_with_different_limits_both_lock_free_overshoot() {
         shardstat::__private::approx::limited_add_with_any_limit_lock_free::<4>,
     );
 }
+
+/// `absolute` as it was: read, then a separate `set` if above. An add between the two is
+/// cancelled, and a reader that saw it sees the counter fall.
+#[test]
+#[should_panic(expected = "went backwards")]
+fn raising_by_a_read_and_a_set_moves_the_counter_backwards() {
+    models::raising_never_moves_a_counter_backwards(|c, v| {
+        if v > c.get() {
+            c.set(v);
+        }
+    });
+}

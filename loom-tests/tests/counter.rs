@@ -263,3 +263,12 @@ fn a_read_never_mixes_a_new_base_with_older_cells() {
         assert_one_of(c.get(), &[100, 101], "after the set and the add");
     });
 }
+
+/// `Counter::raise_to` racing an add and a reader: never backwards (issue 24; the negative
+/// control in `controls.rs` raises by a read and a separate `set`).
+#[test]
+fn raise_to_racing_an_add_never_moves_the_counter_backwards() {
+    shardstat_loom_tests::models::raising_never_moves_a_counter_backwards(
+        shardstat::Counter::raise_to,
+    );
+}
