@@ -1269,6 +1269,7 @@ impl<const BATCH: u64> Field for ApproxCounter<BATCH> {
         raw[cell]
     }
     fn reset_stored(_: &Carried) {}
+    const EMPTY: Self::Value = 0;
     fn delta(newer: u64, older: u64) -> u64 {
         newer.wrapping_sub(older)
     }
@@ -1755,6 +1756,7 @@ impl<const BATCH: u64> Field for ApproxUpDownCounter<BATCH> {
         raw[cell] as i64
     }
     fn reset_stored(_: &Carried) {}
+    const EMPTY: Self::Value = 0;
     fn delta(newer: i64, older: i64) -> i64 {
         newer.wrapping_sub(older)
     }

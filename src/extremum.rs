@@ -556,6 +556,10 @@ impl<D: Direction> Field for Extremum<D> {
         D::encode(raw[cell + 1])
     }
     fn reset_stored(_: &NoStorage) {}
+    const EMPTY: u64 = match D::METRIC_KIND {
+        MetricKind::Min => u64::MAX,
+        _ => 0,
+    };
     fn delta(newer: u64, _older: u64) -> u64 {
         newer
     }

@@ -88,6 +88,10 @@ pub trait Field: sealed::Sealed {
     /// `newer − older` for a sum (wrapping), the newer value for anything else: what a
     /// snapshot's `Sub` gives per field, for rates.
     fn delta(newer: Self::Value, older: Self::Value) -> Self::Value;
+    /// What the field reads with nothing recorded — new, or just reset: 0, or `u64::MAX`
+    /// for a `Min`. A snapshot's `Default` is made of these, so it equals the snapshot of a
+    /// new or reset group.
+    const EMPTY: Self::Value;
     /// What kind of metric the field is, for exporters.
     const METRIC_KIND: MetricKind;
     /// A snapshot value as an exporter's value.

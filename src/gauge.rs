@@ -186,6 +186,7 @@ impl Field for Gauge {
     fn reset_stored(stored: &Gauge) {
         stored.set(0);
     }
+    const EMPTY: Self::Value = 0;
     fn delta(newer: u64, _older: u64) -> u64 {
         newer
     }

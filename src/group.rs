@@ -119,3 +119,26 @@ pub const fn cell_kinds<const N: usize>(fields: &[FieldKind]) -> [CellKind; N] {
 pub const fn copy_bytes<const N: usize>() -> usize {
     N * std::mem::size_of::<u64>()
 }
+
+/// A field's name as written, without the `r#` of a raw identifier (`r#type` is `type`):
+/// what exporters, `Debug` and `serde` call the field.
+#[doc(hidden)]
+pub const fn field_name(written: &'static str) -> &'static str {
+    match written.as_bytes() {
+        [b'r', b'#', rest @ ..] => match core::str::from_utf8(rest) {
+            Ok(name) => name,
+            Err(_) => written,
+        },
+        _ => written,
+    }
+}
+
+/// Implemented by no type: `stats!` asks for it of a field named like one of the group's
+/// own methods, so that the compiler's message names the field.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot name a field of a `stats!` group",
+    label = "a group already has a method of this name",
+    note = "a group's own methods are `new`, `local`, `snapshot` and `reset`: rename the field"
+)]
+pub trait FieldNameIsFree {}

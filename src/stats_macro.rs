@@ -92,6 +92,24 @@
 /// }
 /// ```
 ///
+/// A field named like one of the group's own methods (`new`, `local`, `snapshot`, `reset`)
+/// is refused, with the message at the field:
+///
+/// ```compile_fail,E0277
+/// // error[E0277]: `new` cannot name a field of a `stats!` group
+/// use shardstat::Counter;
+/// shardstat::stats! {
+///     #[snapshot = S]
+///     #[local = L]
+///     pub struct G {
+///         pub new: Counter,
+///     }
+/// }
+/// ```
+///
+/// A raw identifier names the field without its `r#` (`r#type` is exported, shown and
+/// serialised as `type`), and an empty group is allowed.
+///
 /// The local handle belongs to its thread:
 ///
 /// ```compile_fail,E0277
@@ -169,7 +187,7 @@ macro_rules! stats {
         }
 
         #[doc = concat!("A copy of every field of [`", stringify!($name), "`], taken at once by [`", stringify!($name), "::snapshot`].")]
-        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash)]
         $vis struct $snap {
             $(
                 $(#[doc = $fdoc])*
@@ -186,6 +204,8 @@ macro_rules! stats {
             __own: &'a [$crate::__private::AtomicU64; $crate::__stats_cells!($($ty),*)],
             __owner_thread: ::core::marker::PhantomData<*const ()>,
         }
+
+        $( $crate::__stats_reserved!($field); )*
 
         const _: () = {
             #[allow(non_camel_case_types, dead_code)]
@@ -276,7 +296,7 @@ macro_rules! stats {
                 fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                     let snapshot = self.snapshot();
                     f.debug_struct(stringify!($name))
-                        $( .field(stringify!($field), &snapshot.$field) )*
+                        $( .field($crate::group::field_name(stringify!($field)), &snapshot.$field) )*
                         .finish()
                 }
             }
@@ -284,8 +304,26 @@ macro_rules! stats {
             impl ::core::fmt::Debug for $local<'_> {
                 fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                     f.debug_struct(stringify!($local))
-                        $( .field(stringify!($field), &self.$field) )*
+                        $( .field($crate::group::field_name(stringify!($field)), &self.$field) )*
                         .finish()
+                }
+            }
+
+            impl ::core::fmt::Debug for $snap {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    f.debug_struct(stringify!($snap))
+                        $( .field($crate::group::field_name(stringify!($field)), &self.$field) )*
+                        .finish()
+                }
+            }
+
+            impl ::core::default::Default for $snap {
+                /// Every field empty (0, `u64::MAX` for a `Min`): the snapshot of a new or
+                /// just-reset group.
+                fn default() -> Self {
+                    $snap {
+                        $( $field: <$ty as $crate::group::Field>::EMPTY, )*
+                    }
                 }
             }
 
@@ -305,8 +343,9 @@ macro_rules! stats {
                 const FIELDS: &'static [$crate::group::FieldInfo] = &[
                     $(
                         $crate::group::FieldInfo {
-                            name: stringify!($field),
-                            help: concat!("" $(, $fdoc)*),
+                            name: $crate::group::field_name(stringify!($field)),
+                            // One doc line per line: exporters join them with spaces.
+                            help: concat!("" $(, $fdoc, "\n")*),
                             kind: <$ty as $crate::group::Field>::METRIC_KIND,
                         },
                     )*
@@ -381,11 +420,33 @@ macro_rules! __stats_serde {
                 S: $crate::__private::serde::Serializer,
             {
                 use $crate::__private::serde::ser::SerializeStruct as _;
-                let fields = [$(stringify!($field)),*].len();
+                // A sum, not `[...].len()`: an empty group has no element to type the array.
+                let fields = 0usize $( + { let _ = stringify!($field); 1 } )*;
                 let mut s = serializer.serialize_struct(stringify!($snap), fields)?;
-                $( s.serialize_field(stringify!($field), &self.$field)?; )*
+                $( s.serialize_field($crate::group::field_name(stringify!($field)), &self.$field)?; )*
                 s.end()
             }
         }
     };
+}
+
+/// Refuses a field named like one of the group's own methods (`new`, `local`, `snapshot`,
+/// `reset`) with a message at the field: the field's own name becomes a type that lacks
+/// [`FieldNameIsFree`](crate::group::FieldNameIsFree).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __stats_reserved {
+    (new) => { $crate::__stats_reserved!(@refuse new); };
+    (local) => { $crate::__stats_reserved!(@refuse local); };
+    (snapshot) => { $crate::__stats_reserved!(@refuse snapshot); };
+    (reset) => { $crate::__stats_reserved!(@refuse reset); };
+    (@refuse $field:ident) => {
+        const _: () = {
+            #[allow(non_camel_case_types, dead_code)]
+            struct $field;
+            const fn refuse<T: $crate::group::FieldNameIsFree>() {}
+            refuse::<$field>();
+        };
+    };
+    ($field:ident) => {};
 }

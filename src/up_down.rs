@@ -472,6 +472,7 @@ impl Field for UpDownCounter {
         raw[cell] as i64
     }
     fn reset_stored(_: &NoStorage) {}
+    const EMPTY: Self::Value = 0;
     fn delta(newer: i64, older: i64) -> i64 {
         newer.wrapping_sub(older)
     }

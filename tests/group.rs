@@ -254,3 +254,61 @@ fn local_handles_are_neither_send_nor_sync_but_groups_are_both() {
     send_sync::<MigSnapshot>();
     // `MigLocal` is checked by the compile_fail doctests on `stats!`.
 }
+
+stats! {
+    /// A group with no field: it compiles under every feature combination (`serde`
+    /// included: its field count is a sum, not the length of an empty array).
+    #[snapshot = EmptySnapshot]
+    #[local = EmptyLocal]
+    pub struct Empty {}
+}
+
+stats! {
+    /// Raw identifiers, a `Min`, and doc comments of several lines without spaces.
+    #[snapshot = OddSnapshot]
+    #[local = OddLocal]
+    pub struct Odd {
+        ///No space.
+        ///Next line.
+        pub r#type: Counter,
+        /// The fastest.
+        pub fastest: Min,
+        /// The slowest.
+        pub slowest: Max,
+    }
+}
+
+/// Issue 24's `stats!` fixes: an empty group, a raw identifier named without its `r#`, a
+/// snapshot's `Default` equal to the snapshot of a new and of a reset group (with a `Min`
+/// field, which reads `u64::MAX` empty), and doc lines joined with spaces.
+#[test]
+fn empty_groups_raw_names_defaults_and_doc_lines() {
+    let empty = Empty::new();
+    empty.local().update(|_| ());
+    empty.reset();
+    assert_eq!(empty.snapshot(), EmptySnapshot::default());
+    assert_eq!(format!("{empty:?}"), "Empty");
+
+    let odd = Odd::new();
+    assert_eq!(odd.snapshot(), OddSnapshot::default(), "a new group");
+    assert_eq!(OddSnapshot::default().fastest, u64::MAX);
+    odd.r#type().add(3);
+    odd.fastest().record(7);
+    odd.slowest().record(9);
+    assert_eq!(
+        format!("{odd:?}"),
+        "Odd { type: 3, fastest: 7, slowest: 9 }",
+        "the field is `type`, not `r#type`"
+    );
+    odd.reset();
+    assert_eq!(odd.snapshot(), OddSnapshot::default(), "a reset group");
+    use shardstat::group::Group;
+    let names: Vec<&str> = Odd::FIELDS.iter().map(|f| f.name).collect();
+    assert_eq!(names, ["type", "fastest", "slowest"]);
+    let help: Vec<String> = Odd::FIELDS[0]
+        .help
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(help.join(" "), "No space. Next line.");
+}
