@@ -22,6 +22,11 @@ echo "--- promtool check metrics"
 "$example" --once | promtool check metrics
 echo "promtool: the exposition passes"
 
+echo "--- the strict OpenMetrics parser (the reference one, Python's prometheus_client)"
+om_python=$(.ci/om-parser.sh)
+"$example" --once --openmetrics | "$om_python" tests/support/om_parse.py >/dev/null
+echo "om-parser: the OpenMetrics exposition passes"
+
 work=$(mktemp -d)
 app_port=19898
 prom_port=19090
@@ -72,6 +77,7 @@ for line in exposition.splitlines():
     if line and not line.startswith("#"):
         series, value = line.rsplit(" ", 1)
         values[series] = float(value)
+values['up{job="shardstat"}'] = 1.0  # the scrape must succeed: a rejected one is up == 0
 
 checks = {
     'demo_migration_normal_pages_total{vm="demo"}': 'demo_migration_normal_pages_total{vm="demo"}',
@@ -86,7 +92,15 @@ expected = {
     'demo_migration_normal_pages_total{vm="demo"}': 253000,
     'demo_packets_total': 2000,
     'demo_packets_sent_total{channel="0"}': 1000,
+    # Unlucky names, as the naming rules export them (examples/prometheus.rs).
+    'demo_unlucky_total{x_y="1",x_y_2="2"}': 5,
+    'demo_unlucky_2': 7,
+    'demo_empty_label_total': 3,
 }
+checks.update({series: series for series in [
+    'demo_unlucky_total{x_y="1",x_y_2="2"}', 'demo_unlucky_2', 'demo_empty_label_total',
+    'up{job="shardstat"}',
+]})
 for series, value in expected.items():
     if values.get(series) != value:
         sys.exit(f"prometheus-e2e: /metrics has {series} = {values.get(series)}, expected {value}")

@@ -151,6 +151,22 @@ fn registry(recorder: &ShardstatRecorder) -> Result<Registry, prometheus::Metric
     Ok(registry)
 }
 
+/// Names and labels Prometheus would not take as given (issue 24), each rewritten by the
+/// recorder's naming rules and listed in its `problems()`: labels that sanitise alike, a
+/// family name that a counter and a gauge both want, a label with an empty value, a user
+/// `le` on a histogram, a help text with a backslash. `.ci/prometheus-e2e.sh` checks that a
+/// real Prometheus scrapes them (`up == 1`) and stores their exact values.
+fn unlucky_names() {
+    metrics::describe_counter!("demo.unlucky", r"Counted in C:\new, from two spellings.");
+    metrics::counter!("demo.unlucky", "x.y" => "1", "x_y" => "2").increment(5);
+    metrics::describe_gauge!("demo_unlucky", "A gauge that wants the counter's name.");
+    metrics::gauge!("demo_unlucky").set(7.0);
+    metrics::describe_counter!("demo_empty_label", "A label with an empty value.");
+    metrics::counter!("demo_empty_label", "k" => "").increment(3);
+    metrics::describe_histogram!("demo_le_label", "A user label named le.");
+    metrics::histogram!("demo_le_label", "le" => "user").record(0.5);
+}
+
 fn main() {
     let options = parse().unwrap_or_else(|problem| {
         eprintln!("prometheus: {problem}\n{USAGE}");
@@ -179,6 +195,7 @@ fn main() {
             .expect("the workload recorded send times");
         metrics::describe_gauge!("demo_send_seconds_p90", "The send-time snapshot's p90.");
         metrics::gauge!("demo_send_seconds_p90").set(p90_ns as f64 * 1e-9);
+        unlucky_names();
     }
     if options.once {
         if options.openmetrics {

@@ -99,6 +99,8 @@ mod approx;
 mod counter;
 mod engine;
 mod extremum;
+#[cfg(feature = "prometheus-client")]
+mod families;
 mod field;
 mod gauge;
 pub mod group;

@@ -13,16 +13,21 @@
 //!   record into log-linear buckets (within 1/128 of every value), of `v` in units of
 //!   10^-9 (nanoseconds for a histogram in seconds; `v` must be within `0.0..=1.8e10`).
 //!   They render as classic Prometheus histograms with `le` bounds at `(2^k − 1) × 10^-9`,
-//!   each count exact for its bound. Values that cannot be recorded (negative, NaN, above
-//!   the range) are counted and listed by [`ShardstatRecorder::problems`], never dropped
-//!   silently.
+//!   each count exact for its bound, and a sum that cannot wrap (128 bits of 10^-9 units).
+//!   Values that cannot be recorded (negative, NaN, above the range) are counted and listed
+//!   by [`ShardstatRecorder::problems`], never dropped silently.
 //!
-//! Names: Prometheus allows `[a-zA-Z_:][a-zA-Z0-9_:]*` for metric names and
-//! `[a-zA-Z_][a-zA-Z0-9_]*` for labels. Other characters (as in `http.requests`) are
-//! replaced with `_`, and each renaming is listed by [`ShardstatRecorder::problems`]; a
-//! counter's trailing `_total` is dropped, since the encoder adds it. What it holds renders
-//! through `prometheus-client`'s encoder: [`ShardstatRecorder::render`], or register
-//! [`ShardstatRecorder::collector`] in your own registry.
+//! **Whatever names, labels and kinds a program registers, the exposition is one that a
+//! strict OpenMetrics parser and Prometheus accept, with no sample silently dropped**: the
+//! naming rules (invalid characters, a counter's `_total`, reserved and repeated labels,
+//! empty label values, families whose names clash — `docs/integrations.md`, "Naming
+//! rules") are applied once per key, when it is first registered, and every decision is
+//! listed once by [`ShardstatRecorder::problems`]. Keys with the same exported identity
+//! share one counter, gauge or histogram. A `describe_*` unit is exported as `# UNIT` when
+//! the family's name ends with it, as OpenMetrics requires. What it holds renders through
+//! `prometheus-client`'s encoder: [`ShardstatRecorder::render`], or register
+//! [`ShardstatRecorder::collector`] in your own registry and encode it with
+//! [`crate::prometheus::encode_text`] (which escapes `# HELP` as OpenMetrics requires).
 //!
 //! ```
 //! use shardstat::metrics::ShardstatRecorder;
@@ -51,6 +56,7 @@
 //! assert!(text.contains("dirty_pages_rate 1234.0"));
 //! ```
 
+use crate::families::{self, Families, Kind, Problems};
 use crate::Counter;
 use ::metrics::{
     CounterFn, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString,
@@ -60,11 +66,11 @@ use metrics_util::registry::{Registry as KeyRegistry, Storage};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
-use prometheus_client::registry::Registry;
-use std::collections::BTreeMap;
+use prometheus_client::registry::{Registry, Unit as ExportedUnit};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// A `metrics` recorder whose counters are shardstat counters. Cheap to clone (an `Arc`).
 ///
@@ -73,12 +79,12 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 /// keeps its handles in `metrics-util`'s [`Registry`](metrics_util::registry::Registry),
 /// keyed by the `metrics::Key` as given (whose hash `metrics` computes once, at the call
 /// site for a static key): a hit is one hash-selected shard of the registry, a read lock and
-/// a key compare — no allocation, no sanitising, and no lock shared by every key. Sanitising
-/// the name and labels, reporting what had to change ([`problems`](Self::problems)), and
-/// creating the shardstat [`Counter`] happen once per key, on its first registration. The
-/// registry is the only map of keys the recorder keeps: counters whose keys sanitise to the
-/// same Prometheus identity (`http.hits` and `http_hits`) render as one series, their sum;
-/// gauges that do share one cell.
+/// a key compare — no allocation, no sanitising, and no lock shared by every key. Applying
+/// the naming rules, noting what they changed ([`problems`](Self::problems)) and finding or
+/// creating the shardstat cell of the key's exported identity happen once per key, on its
+/// first registration, under one mutex; a scrape takes that mutex once to list the cells.
+/// Keys whose identities are the same (`http.hits` and `http_hits`, or a label with an
+/// empty value and none) share one cell.
 #[derive(Clone)]
 pub struct ShardstatRecorder {
     inner: Arc<Inner>,
@@ -96,7 +102,7 @@ impl Default for ShardstatRecorder {
     }
 }
 
-/// A metric's identity after sanitising: its name and its sorted labels.
+/// A metric's exported identity: its family name and its sorted labels.
 type Id = (String, Vec<(String, String)>);
 
 struct Inner {
@@ -105,21 +111,80 @@ struct Inner {
     shared: Arc<Shared>,
 }
 
-/// What every key's first registration, the renderer and the problem list share. Taken only
-/// on a key's first registration, by `render`, `counter_value` and `problems`. (Counters need
-/// no map of their own: the registry holds them, and the renderer sums aliases.)
+/// What keys' first registrations, the renderer and the problem list share.
 #[derive(Default)]
 struct Shared {
-    gauges: Mutex<BTreeMap<Id, Arc<GaugeCell>>>,
-    /// Histograms by identity: keys that sanitise alike share one.
-    histograms: Mutex<BTreeMap<Id, Arc<HistogramCell>>>,
-    help: RwLock<BTreeMap<String, String>>,
-    problems: Mutex<Vec<String>>,
+    state: Mutex<State>,
 }
 
-/// The registry's storage: makes the cell of a key the registry has not seen — sanitising
-/// its identity, noting renames, and sharing the cell of any key with the same identity.
+#[derive(Default)]
+struct State {
+    /// Every family exported so far, and the names its samples take.
+    families: Families,
+    counters: BTreeMap<Id, Arc<CounterCell>>,
+    gauges: BTreeMap<Id, Arc<GaugeCell>>,
+    histograms: BTreeMap<Id, Arc<HistogramCell>>,
+    /// Help and unit by kind and base name (the name before any clash renamed its family).
+    help: HashMap<(Kind, String), (String, Option<Unit>)>,
+    problems: Problems,
+}
+
+impl State {
+    /// The exported identity of a metric of `kind` named `name` with `labels`, applying the
+    /// naming rules and noting each decision; `None` if the name is empty once made valid
+    /// (then nothing is exported for it).
+    fn identity(
+        &mut self,
+        kind: Kind,
+        name: &str,
+        labels: impl IntoIterator<Item = (String, String)>,
+    ) -> Option<Id> {
+        let problems = &mut self.problems;
+        let Some(base) = families::base_name(kind, name) else {
+            problems.note(format!(
+                "refused {} {name:?}: no name is left once made valid, so nothing is exported \
+                 for it",
+                kind_word(kind)
+            ));
+            return None;
+        };
+        if base != name && !(kind == Kind::Counter && format!("{base}_total") == name) {
+            problems.note(format!("renamed metric {name:?} to {base:?}"));
+        }
+        let family = self.families.claim(kind, &base, |n| problems.note(n));
+        let labels = families::labels(kind, name, labels, |n| problems.note(n));
+        Some((family, labels))
+    }
+
+    /// The identity a metric would have, if it was registered: nothing is claimed or noted.
+    fn lookup(&self, kind: Kind, name: &str, labels: &[(&str, &str)]) -> Option<Id> {
+        let base = families::base_name(kind, name)?;
+        let family = self.families.get(kind, &base)?.to_string();
+        let labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Some((family, families::labels(kind, name, labels, |_| {})))
+    }
+}
+
+fn kind_word(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Counter => "counter",
+        Kind::Gauge => "gauge",
+        Kind::Histogram => "histogram",
+    }
+}
+
+/// The registry's storage: makes the cell of a key the registry has not seen — applying the
+/// naming rules once, and sharing the cell of any key with the same identity.
 struct Cells(Arc<Shared>);
+
+/// A key's name and labels, owned.
+fn parts(key: &Key) -> (&str, Vec<(String, String)>) {
+    let labels = key
+        .labels()
+        .map(|l| (l.key().to_string(), l.value().to_string()))
+        .collect();
+    (key.name(), labels)
+}
 
 impl Storage<Key> for Cells {
     type Counter = Arc<CounterCell>;
@@ -127,19 +192,30 @@ impl Storage<Key> for Cells {
     type Histogram = Arc<HistogramCell>;
 
     fn counter(&self, key: &Key) -> Arc<CounterCell> {
-        // Once per key: checks the name and labels, and reports what will be renamed.
-        let _ = key_identity(&self.0, key, true, true);
-        Arc::new(CounterCell::default())
+        let (name, labels) = parts(key);
+        let mut state = lock(&self.0.state);
+        match state.identity(Kind::Counter, name, labels) {
+            Some(id) => Arc::clone(state.counters.entry(id).or_default()),
+            None => Arc::default(), // counts go nowhere; `problems` says so
+        }
     }
 
     fn gauge(&self, key: &Key) -> Arc<GaugeCell> {
-        let id = key_identity(&self.0, key, false, true);
-        Arc::clone(lock(&self.0.gauges).entry(id).or_default())
+        let (name, labels) = parts(key);
+        let mut state = lock(&self.0.state);
+        match state.identity(Kind::Gauge, name, labels) {
+            Some(id) => Arc::clone(state.gauges.entry(id).or_default()),
+            None => Arc::default(),
+        }
     }
 
     fn histogram(&self, key: &Key) -> Arc<HistogramCell> {
-        let id = key_identity(&self.0, key, false, true);
-        Arc::clone(lock(&self.0.histograms).entry(id).or_default())
+        let (name, labels) = parts(key);
+        let mut state = lock(&self.0.state);
+        match state.identity(Kind::Histogram, name, labels) {
+            Some(id) => Arc::clone(state.histograms.entry(id).or_default()),
+            None => Arc::default(),
+        }
     }
 }
 
@@ -173,8 +249,6 @@ impl HistogramFn for HistogramCell {
 #[derive(Default)]
 struct CounterCell {
     counter: Counter,
-    /// Serialises `absolute` calls (never taken by `increment`).
-    absolute: Mutex<()>,
 }
 
 impl CounterFn for CounterCell {
@@ -182,11 +256,12 @@ impl CounterFn for CounterCell {
         self.counter.add(value);
     }
 
+    /// One step under the counter's lock ([`Counter::raise_to`]): the counter becomes at
+    /// least `value`, increments that land after the step count on top, and it never goes
+    /// backwards. (Before, a read and then a `set` let increments between them be cancelled:
+    /// a reader saw the counter fall by up to 889,833.)
     fn absolute(&self, value: u64) {
-        let _one_at_a_time = self.absolute.lock().unwrap_or_else(PoisonError::into_inner);
-        if value > self.counter.get() {
-            self.counter.set(value);
-        }
+        self.counter.raise_to(value);
     }
 }
 
@@ -230,8 +305,10 @@ impl ShardstatRecorder {
         Self::default()
     }
 
-    /// Everything the recorder had to change or drop: renamed metric and label names, and
-    /// how many values each histogram could not record (negative, NaN, or above its range).
+    /// Every decision the naming rules made (renamed metrics and labels, dropped empty
+    /// label values, renamed clashing families, refused empty names, units not exported),
+    /// each listed once, and how many values each histogram could not record (negative,
+    /// NaN, or above its range).
     ///
     /// ```
     /// let recorder = shardstat::metrics::ShardstatRecorder::new();
@@ -244,8 +321,9 @@ impl ShardstatRecorder {
     /// assert!(problems[1].contains("histogram \"latency\" could not record 1 value"));
     /// ```
     pub fn problems(&self) -> Vec<String> {
-        let mut problems = lock(&self.inner.shared.problems).clone();
-        for ((name, labels), cell) in lock(&self.inner.shared.histograms).iter() {
+        let state = lock(&self.inner.shared.state);
+        let mut problems = state.problems.list().to_vec();
+        for ((name, labels), cell) in &state.histograms {
             let rejected = cell.rejected.get();
             if rejected > 0 {
                 let labels: Vec<String> =
@@ -265,7 +343,7 @@ impl ShardstatRecorder {
     }
 
     /// A snapshot of a histogram, by name and labels as given to `metrics` (after the same
-    /// sanitising), if it was registered; its values are in units of 10^-9 of the recorded
+    /// naming rules), if it was registered; its values are in units of 10^-9 of the recorded
     /// ones (nanoseconds for seconds).
     ///
     /// ```
@@ -283,21 +361,17 @@ impl ShardstatRecorder {
         name: &str,
         labels: &[(&str, &str)],
     ) -> Option<crate::HistogramSnapshot> {
-        let id = identity(
-            &self.inner.shared,
-            name,
-            labels.iter().map(|(k, v)| (k.to_string(), v.to_string())),
-            false,
-            false,
-        );
-        lock(&self.inner.shared.histograms)
+        let state = lock(&self.inner.shared.state);
+        let id = state.lookup(Kind::Histogram, name, labels)?;
+        state
+            .histograms
             .get(&id)
             .map(|cell| cell.histogram.snapshot())
     }
 
-    /// The current value of a counter, by name and labels as given to `metrics` (after
-    /// the same sanitising: the sum of every key that sanitises to them), if it was
-    /// registered. Walks every counter key: a helper for tests and tools, not a hot path.
+    /// The current value of a counter, by name and labels as given to `metrics` (after the
+    /// same naming rules: the value every key with that identity adds to), if it was
+    /// registered.
     ///
     /// ```
     /// let recorder = shardstat::metrics::ShardstatRecorder::new();
@@ -308,24 +382,14 @@ impl ShardstatRecorder {
     /// assert_eq!(recorder.counter_value("jobs", &[]), None);
     /// ```
     pub fn counter_value(&self, name: &str, labels: &[(&str, &str)]) -> Option<u64> {
-        let id = identity(
-            &self.inner.shared,
-            name,
-            labels.iter().map(|(k, v)| (k.to_string(), v.to_string())),
-            true,
-            false,
-        );
-        let mut found = None;
-        self.inner.keys.visit_counters(|key, cell| {
-            if key_identity(&self.inner.shared, key, true, false) == id {
-                *found.get_or_insert(0u64) += cell.counter.get();
-            }
-        });
-        found
+        let state = lock(&self.inner.shared.state);
+        let id = state.lookup(Kind::Counter, name, labels)?;
+        state.counters.get(&id).map(|cell| cell.counter.get())
     }
 
     /// A `prometheus-client` collector over everything the recorder holds, to register in
-    /// your own registry (`registry.register_collector(Box::new(recorder.collector()))`).
+    /// your own registry (`registry.register_collector(Box::new(recorder.collector()))`;
+    /// encode it with [`crate::prometheus::encode_text`]).
     ///
     /// ```
     /// let recorder = shardstat::metrics::ShardstatRecorder::new();
@@ -339,7 +403,7 @@ impl ShardstatRecorder {
     }
 
     /// Everything the recorder holds, in the OpenMetrics text format, encoded by
-    /// `prometheus-client`.
+    /// `prometheus-client` (with `# HELP` escaped: [`crate::prometheus::encode_text`]).
     ///
     /// ```
     /// let recorder = shardstat::metrics::ShardstatRecorder::new();
@@ -352,113 +416,60 @@ impl ShardstatRecorder {
     }
 }
 
-/// The sanitised identity of a name and labels; records what had to be renamed (when `note`
-/// is set: a key's first registration).
-fn identity(
+/// Stores the help text and unit of a metric of `kind` named `name`.
+fn describe(
     shared: &Shared,
+    kind: Kind,
     name: &str,
-    labels: impl Iterator<Item = (String, String)>,
-    counter: bool,
-    note: bool,
-) -> Id {
-    let mut clean = sanitize(name, true);
-    if counter {
-        if let Some(stripped) = clean.strip_suffix("_total") {
-            clean = stripped.to_string();
+    unit: Option<Unit>,
+    description: SharedString,
+) {
+    let mut state = lock(&shared.state);
+    match families::base_name(kind, name) {
+        Some(base) => {
+            let help = crate::prometheus::help_text(&description);
+            state.help.insert((kind, base), (help, unit));
         }
+        None => state.problems.note(format!(
+            "refused the description of {} {name:?}: no name is left once made valid",
+            kind_word(kind)
+        )),
     }
-    if note && clean != name && !(counter && format!("{clean}_total") == name) {
-        problem(shared, format!("renamed metric {name:?} to {clean:?}"));
-    }
-    let mut labels: Vec<(String, String)> = labels
-        .map(|(k, v)| {
-            let key = sanitize(&k, false);
-            if note && key != k {
-                problem(
-                    shared,
-                    format!("renamed label {k:?} of {name:?} to {key:?}"),
-                );
-            }
-            (key, v)
-        })
-        .collect();
-    labels.sort();
-    (clean, labels)
-}
-
-fn problem(shared: &Shared, text: String) {
-    let mut problems = lock(&shared.problems);
-    if !problems.contains(&text) {
-        problems.push(text);
-    }
-}
-
-/// Stores the help text of the counter or gauge `name`.
-fn describe(shared: &Shared, name: &str, counter: bool, description: SharedString) {
-    let (name, _) = identity(shared, name, std::iter::empty(), counter, false);
-    shared
-        .help
-        .write()
-        .unwrap_or_else(PoisonError::into_inner)
-        .insert(name, description.into_owned());
-}
-
-/// A key's identity; `note` records renames (the storage sets it, once per key; reads do
-/// not).
-fn key_identity(shared: &Shared, key: &Key, counter: bool, note: bool) -> Id {
-    identity(
-        shared,
-        key.name(),
-        key.labels()
-            .map(|l| (l.key().to_string(), l.value().to_string())),
-        counter,
-        note,
-    )
-}
-
-/// Makes a name valid for Prometheus: invalid characters become `_`, a leading digit gets a
-/// `_` prefix; `__` at the start of a label name (reserved) becomes `_`.
-fn sanitize(name: &str, metric: bool) -> String {
-    let mut out: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || (metric && c == ':') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert(0, '_');
-    }
-    if !metric {
-        while out.starts_with("__") {
-            out.remove(0);
-        }
-    }
-    out
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    m.read().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl Recorder for ShardstatRecorder {
-    fn describe_counter(&self, key: KeyName, _unit: Option<Unit>, description: SharedString) {
-        describe(&self.inner.shared, key.as_str(), true, description);
+    fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        describe(
+            &self.inner.shared,
+            Kind::Counter,
+            key.as_str(),
+            unit,
+            description,
+        );
     }
 
-    fn describe_gauge(&self, key: KeyName, _unit: Option<Unit>, description: SharedString) {
-        describe(&self.inner.shared, key.as_str(), false, description);
+    fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        describe(
+            &self.inner.shared,
+            Kind::Gauge,
+            key.as_str(),
+            unit,
+            description,
+        );
     }
 
-    fn describe_histogram(&self, key: KeyName, _unit: Option<Unit>, description: SharedString) {
-        describe(&self.inner.shared, key.as_str(), false, description);
+    fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        describe(
+            &self.inner.shared,
+            Kind::Histogram,
+            key.as_str(),
+            unit,
+            description,
+        );
     }
 
     /// The hit path of every `counter!` call: the registry's lookup and an `Arc` clone (the
@@ -486,15 +497,12 @@ impl Recorder for ShardstatRecorder {
 
 impl fmt::Debug for ShardstatRecorder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = lock(&self.inner.shared.state);
         f.debug_struct("ShardstatRecorder")
-            .field("counters", &{
-                let mut n = 0usize;
-                self.inner.keys.visit_counters(|_, _| n += 1);
-                n
-            })
-            .field("gauges", &lock(&self.inner.shared.gauges).len())
-            .field("histograms", &lock(&self.inner.shared.histograms).len())
-            .field("problems", &lock(&self.inner.shared.problems).len())
+            .field("counters", &state.counters.len())
+            .field("gauges", &state.gauges.len())
+            .field("histograms", &state.histograms.len())
+            .field("problems", &state.problems.list().len())
             .finish()
     }
 }
@@ -510,56 +518,149 @@ impl fmt::Debug for RecorderCollector {
     }
 }
 
+/// A family's description as the encoder takes it: its help, and its unit if the family's
+/// name ends with it (OpenMetrics requires that; `prometheus-client` appends the unit to the
+/// name it is given, so the name is given without it).
+struct Descriptor {
+    name: String,
+    help: String,
+    unit: Option<ExportedUnit>,
+}
+
+/// What one scrape encodes, copied out under the recorder's mutex (the values are read
+/// after it is released).
+struct Scrape {
+    counters: Vec<(Id, Arc<CounterCell>)>,
+    gauges: Vec<(Id, Arc<GaugeCell>)>,
+    histograms: Vec<(Id, Arc<HistogramCell>)>,
+    descriptors: HashMap<(Kind, String), Descriptor>,
+}
+
+impl RecorderCollector {
+    fn scrape(&self) -> Scrape {
+        let mut state = lock(&self.inner.shared.state);
+        let state = &mut *state;
+        let mut descriptors = HashMap::new();
+        let mut unit_problems = Vec::new();
+        let mut describe = |kind: Kind, family: &str| {
+            descriptors
+                .entry((kind, family.to_string()))
+                .or_insert_with(|| {
+                    let base = state.families.base_of(family).unwrap_or(family);
+                    let (help, unit) = state
+                        .help
+                        .get(&(kind, base.to_string()))
+                        .cloned()
+                        .unwrap_or_default();
+                    descriptor(family, help, unit, &mut unit_problems)
+                });
+        };
+        for (id, _) in state.counters.iter() {
+            describe(Kind::Counter, &id.0);
+        }
+        for (id, _) in state.gauges.iter() {
+            describe(Kind::Gauge, &id.0);
+        }
+        for (id, _) in state.histograms.iter() {
+            describe(Kind::Histogram, &id.0);
+        }
+        for problem in unit_problems {
+            state.problems.note(problem);
+        }
+        fn list<C>(map: &BTreeMap<Id, Arc<C>>) -> Vec<(Id, Arc<C>)> {
+            map.iter()
+                .map(|(id, c)| (id.clone(), Arc::clone(c)))
+                .collect()
+        }
+        Scrape {
+            counters: list(&state.counters),
+            gauges: list(&state.gauges),
+            histograms: list(&state.histograms),
+            descriptors,
+        }
+    }
+}
+
+/// The descriptor of family `family` with `help` and `unit`: the unit only if the family's
+/// name ends with `_<unit>` (else noted, and not exported).
+fn descriptor(
+    family: &str,
+    help: String,
+    unit: Option<Unit>,
+    problems: &mut Vec<String>,
+) -> Descriptor {
+    let mut out = Descriptor {
+        name: family.to_string(),
+        help,
+        unit: None,
+    };
+    if let Some(unit) = unit {
+        let suffix = unit.as_str();
+        match family
+            .strip_suffix(suffix)
+            .and_then(|n| n.strip_suffix('_'))
+        {
+            Some(stem) if !stem.is_empty() => {
+                out.name = stem.to_string();
+                out.unit = Some(match unit {
+                    Unit::Seconds => ExportedUnit::Seconds,
+                    Unit::Bytes => ExportedUnit::Bytes,
+                    other => ExportedUnit::Other(other.as_str().to_string()),
+                });
+            }
+            _ => problems.push(format!(
+                "did not export unit {suffix:?} of {family:?}: OpenMetrics requires the \
+                 family's name to end with \"_{suffix}\""
+            )),
+        }
+    }
+    out
+}
+
 impl Collector for RecorderCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
-        let shared = &self.inner.shared;
-        let help = read(&shared.help).clone();
-        // Sanitised per scrape (the registry keeps the keys as given); keys that sanitise
-        // alike are one series, their sum.
-        let mut summed: BTreeMap<Id, u64> = BTreeMap::new();
-        self.inner.keys.visit_counters(|key, cell| {
-            let value = summed
-                .entry(key_identity(shared, key, true, false))
-                .or_default();
-            *value = value.wrapping_add(cell.counter.get());
-        });
-        let counters: Vec<(Id, u64)> = summed.into_iter().collect();
-        let gauges: Vec<(Id, f64)> = lock(&shared.gauges)
+        let scrape = self.scrape();
+        let counters: Vec<(Id, u64)> = scrape
+            .counters
+            .iter()
+            .map(|(id, cell)| (id.clone(), cell.counter.get()))
+            .collect();
+        let gauges: Vec<(Id, f64)> = scrape
+            .gauges
             .iter()
             .map(|(id, cell)| (id.clone(), cell.get()))
             .collect();
-        encode_families(
-            &mut encoder,
-            &help,
-            MetricType::Counter,
-            &counters,
-            |m, v| m.encode_counter::<NoLabelSet, _, u64>(v, None),
-        )?;
-        encode_families(&mut encoder, &help, MetricType::Gauge, &gauges, |m, v| {
-            m.encode_gauge(v)
-        })?;
-        let histograms: Vec<(Id, crate::HistogramSnapshot)> = lock(&shared.histograms)
+        let histograms: Vec<(Id, crate::HistogramSnapshot)> = scrape
+            .histograms
             .iter()
             .map(|(id, cell)| (id.clone(), cell.histogram.snapshot()))
             .collect();
+        let d = &scrape.descriptors;
+        encode_families(&mut encoder, d, Kind::Counter, &counters, |m, v| {
+            m.encode_counter::<NoLabelSet, _, u64>(v, None)
+        })?;
+        encode_families(&mut encoder, d, Kind::Gauge, &gauges, |m, v| {
+            m.encode_gauge(v)
+        })?;
         let bounds = crate::prometheus::default_histogram_bounds();
-        encode_families(
-            &mut encoder,
-            &help,
-            MetricType::Histogram,
-            &histograms,
-            |m, snap| crate::prometheus::encode_histogram(m, snap, &bounds, PER_UNIT),
-        )
+        encode_families(&mut encoder, d, Kind::Histogram, &histograms, |m, snap| {
+            crate::prometheus::encode_histogram(m, snap, &bounds, PER_UNIT)
+        })
     }
 }
 
 fn encode_families<V>(
     encoder: &mut DescriptorEncoder,
-    help: &BTreeMap<String, String>,
-    metric_type: MetricType,
+    descriptors: &HashMap<(Kind, String), Descriptor>,
+    kind: Kind,
     samples: &[(Id, V)],
     encode: impl Fn(&mut prometheus_client::encoding::MetricEncoder, &V) -> Result<(), fmt::Error>,
 ) -> Result<(), fmt::Error> {
+    let metric_type = match kind {
+        Kind::Counter => MetricType::Counter,
+        Kind::Gauge => MetricType::Gauge,
+        Kind::Histogram => MetricType::Histogram,
+    };
     let mut i = 0;
     while i < samples.len() {
         let name = &samples[i].0 .0;
@@ -567,11 +668,9 @@ fn encode_families<V>(
             .iter()
             .take_while(|(id, _)| &id.0 == name)
             .count();
-        let text = help
-            .get(name)
-            .map(|h| crate::prometheus::help_text(h))
-            .unwrap_or_default();
-        let mut family = encoder.encode_descriptor(name, &text, None, metric_type)?;
+        let d = &descriptors[&(kind, name.clone())];
+        let mut family =
+            encoder.encode_descriptor(&d.name, &d.help, d.unit.as_ref(), metric_type)?;
         for ((_, labels), value) in &samples[i..end] {
             if labels.is_empty() {
                 encode(&mut family, value)?;

@@ -72,6 +72,12 @@ pub enum MetricError {
         /// The repeated label name.
         label: String,
     },
+    /// A label's value is empty: Prometheus reads that as no label at all, so the series
+    /// would be the same as one without it.
+    EmptyLabelValue {
+        /// The label name.
+        label: String,
+    },
     /// Histogram bucket bounds that are empty, or not strictly increasing once each is moved
     /// to the bucket boundary at or below it.
     InvalidBuckets {
@@ -96,6 +102,11 @@ impl fmt::Display for MetricError {
             MetricError::DuplicateLabel { label } => {
                 write!(f, "label {label:?} appears twice in one label set")
             }
+            MetricError::EmptyLabelValue { label } => write!(
+                f,
+                "label {label:?} has an empty value, which Prometheus reads as no label: leave \
+                 the label out"
+            ),
             MetricError::InvalidBuckets { reason } => {
                 write!(f, "invalid histogram buckets: {reason}")
             }
@@ -153,12 +164,17 @@ pub fn validate_label_name(label: &str) -> Result<(), MetricError> {
     }
 }
 
-/// Checks every label name, and that none repeats.
+/// Checks every label name, that none repeats, and that no value is empty.
 fn validate_labels(labels: &[(&str, &str)]) -> Result<(), MetricError> {
-    for (i, (name, _)) in labels.iter().enumerate() {
+    for (i, (name, value)) in labels.iter().enumerate() {
         validate_label_name(name)?;
         if labels[..i].iter().any(|(other, _)| other == name) {
             return Err(MetricError::DuplicateLabel {
+                label: name.to_string(),
+            });
+        }
+        if value.is_empty() {
+            return Err(MetricError::EmptyLabelValue {
                 label: name.to_string(),
             });
         }
@@ -225,6 +241,10 @@ pub fn register_group<G: Group + 'static>(
 ///     &mut registry, "migration", &[("vm", "a"), ("vm", "b")], &STATS,
 /// );
 /// assert!(err.is_err(), "a label may appear once");
+/// let err = shardstat::prometheus::register_group_with_labels(
+///     &mut registry, "migration", &[("vm", "")], &STATS,
+/// );
+/// assert!(err.unwrap_err().to_string().contains("empty value"));
 /// ```
 pub fn register_group_with_labels<G: Group + 'static>(
     registry: &mut Registry,
@@ -251,17 +271,25 @@ pub fn register_group_with_labels<G: Group + 'static>(
 
 /// Encodes a registry in the OpenMetrics text format with `prometheus-client`'s encoder
 /// (content type `application/openmetrics-text; version=1.0.0`, which Prometheus prefers
-/// when it scrapes).
+/// when it scrapes), with every `# HELP` text escaped as OpenMetrics requires (`\` as `\\`,
+/// `"` as `\"`): `prometheus-client` 0.26 writes help as given in this format, so a help
+/// text with a backslash (`C:\new`) was read back as something else. Encode with this, not
+/// `prometheus_client::encoding::text::encode`.
 ///
 /// ```
-/// let registry = prometheus_client::registry::Registry::default();
-/// assert!(shardstat::prometheus::encode_text(&registry).ends_with("# EOF\n"));
+/// static PAGES: shardstat::Counter = shardstat::Counter::new();
+/// let mut registry = prometheus_client::registry::Registry::default();
+/// shardstat::prometheus::register(&mut registry, "pages", r"Pages in C:\new.", &PAGES)?;
+/// let text = shardstat::prometheus::encode_text(&registry);
+/// assert!(text.contains(r"# HELP pages Pages in C:\\new."));
+/// assert!(text.ends_with("# EOF\n"));
+/// # Ok::<(), shardstat::prometheus::MetricError>(())
 /// ```
 pub fn encode_text(registry: &Registry) -> String {
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, registry)
         .expect("writing to a String cannot fail");
-    text
+    crate::families::escape_openmetrics_help(text)
 }
 
 /// Encodes a registry in the classic Prometheus text format, version 0.0.4 (content type

@@ -378,3 +378,33 @@ fn promtool_accepts_the_exposition() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+shardstat::stats! {
+    /// A raw identifier and doc lines without spaces (issue 24).
+    #[snapshot = RawSnapshot]
+    #[local = RawLocal]
+    pub struct Raw {
+        ///Bytes in.
+        ///Counted once.
+        pub r#in: Counter,
+    }
+}
+
+/// A raw identifier field exports, serialises and is registered under its name without the
+/// `r#` (before: the serde key `"r#in"`, and `register_group` refused `g_r#in`); its help
+/// is its doc lines joined with a space.
+#[test]
+fn a_raw_identifier_field_is_named_without_its_prefix() {
+    static RAW: Raw = Raw::new();
+    RAW.r#in().add(4);
+    let json = serde_json::to_value(RAW.snapshot()).unwrap();
+    assert_eq!(json, serde_json::json!({"in": 4}));
+    let mut r = Registry::default();
+    prometheus::register_group(&mut r, "g", &RAW).unwrap();
+    let text = prometheus::encode_text(&r);
+    assert!(
+        text.contains("# HELP g_in Bytes in. Counted once."),
+        "{text}"
+    );
+    assert!(text.contains("g_in_total 4"), "{text}");
+}
