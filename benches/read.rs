@@ -11,6 +11,9 @@
 //! reader reads (QEMU's case: senders write while the migration thread reads), so reads
 //! pull the written lines from the writer's core.
 //!
+//! `rate_check/32-senders/…`: `MigrationStats::rate_limit_exceeded` at four points of a
+//! window, with 32 senders' shards present.
+//!
 //! `cargo bench --bench read`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -146,5 +149,41 @@ fn read_cost(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, read_cost);
+/// `MigrationStats::rate_limit_exceeded` with 32 senders' shards (issue 25): at the start of
+/// a window (the start is the exact total, above the carried one: one exact read of 32
+/// cells), in the middle (decided from the carried words), near the limit (exact again) and
+/// well past it (carried words). The senders are parked; the bytes of the window are the
+/// reader's own.
+fn rate_check_cost(c: &mut Criterion) {
+    const LIMIT: u64 = 10 << 20; // bytes per window (100 MiB/s)
+    let mut group = c.benchmark_group("rate_check/32-senders");
+    group
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .sample_size(30);
+    with_threads(32, |f| {
+        let stats = &f.group;
+        stats.rate_limit_set(LIMIT);
+        stats.rate_limit_reset();
+        let mut case = |name: &str, sent_in_window: u64, exceeded: bool| {
+            let now = stats.transferred_bytes() - stats.snapshot().rate_limit_start;
+            stats.add_file_bytes(sent_in_window - now);
+            assert_eq!(stats.rate_limit_exceeded(), exceeded, "{name}");
+            group.bench_function(name, |b| b.iter(|| black_box(stats).rate_limit_exceeded()));
+        };
+        case("window start (0 B sent)", 0, false);
+        case("window middle (5 MiB sent)", 5 << 20, false);
+        case("near the limit (limit - 1 KiB sent)", LIMIT - 1024, false);
+        case(
+            "past the limit (limit + 4 MiB sent)",
+            LIMIT + (4 << 20),
+            true,
+        );
+    });
+    group.finish();
+}
+
+// The rate check first: its bound counts every shard that ever had a copy of the chunk, and
+// `read_cost` starts up to 256 threads.
+criterion_group!(benches, rate_check_cost, read_cost);
 criterion_main!(benches);

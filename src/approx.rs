@@ -360,6 +360,27 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
         )
     }
 
+    /// Where the exact 64-bit word is, from one stable read, without reading it as a
+    /// number: `(start, width)` such that at that moment the exact word was
+    /// `start + k` (wrapping) for some `0 ≤ k ≤ width`. `start` is `global + low`; the width
+    /// is the carries in flight (`high − low`) plus the bound. Valid over the whole 64-bit
+    /// range, the top window included (unlike [`range`](Self::range)'s numbers), for a
+    /// counter that only rises (an unsigned one): its remainders and in-flight carries are
+    /// never negative.
+    #[inline]
+    fn circular_range(self) -> (u64, u128) {
+        let (low, high) = self.group.read_stable(|| {
+            let base = self.group.global(self.cell).load(Ordering::Relaxed);
+            // Relaxed, both: ordered by `read_stable`'s acquire fence, as in `range`.
+            (
+                base.wrapping_add(self.carried.low.load(Ordering::Relaxed)),
+                base.wrapping_add(self.carried.high.load(Ordering::Relaxed)),
+            )
+        });
+        let width = u128::from(high.wrapping_sub(low)) + self.bound().unsigned_abs();
+        (low, width)
+    }
+
     /// The lower end of the range: a value the exact sum is at least, within the bound.
     #[inline]
     fn approx(self) -> i128 {
@@ -1112,6 +1133,24 @@ impl<'a, const N: usize, const BATCH: u64> ApproxCounterField<'a, N, BATCH> {
     #[inline]
     pub fn compare(&self, v: u64) -> Cmp {
         self.core().compare(i128::from(v))
+    }
+
+    /// Whether `get().wrapping_sub(from) > max` (QEMU's rate check), decided from one
+    /// read: the approximate words when every value they allow gives the same answer,
+    /// otherwise one exact read. Exact over the whole `u64` range, wrapping included.
+    pub(crate) fn wrapped_distance_exceeds(&self, from: u64, max: u64) -> bool {
+        let (start, width) = self.core().circular_range();
+        // The distance from `from` lies in `first ..= first + width` (wrapping at 2^64).
+        let first = u128::from(start.wrapping_sub(from));
+        let last = first + width;
+        let (max, wrap) = (u128::from(max), 1u128 << 64);
+        if last <= max {
+            false // every possible distance is within the limit
+        } else if first > max && last < wrap {
+            true // every possible distance is past the limit, none wraps back below it
+        } else {
+            self.get().wrapping_sub(from) > max as u64
+        }
     }
 
     #[doc = concat!("Whether the exact value is above `limit` (see [`ApproxCounter::exceeds`]).\n\n```\n", approx_field_doc_group!(), "\nlet g = G::new();\ng.c().add(5);\nassert!(g.c().exceeds(4) && !g.c().exceeds(5));\n```")]

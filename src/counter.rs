@@ -2,7 +2,7 @@
 //! ([`CounterField`]) and its local handle ([`LocalCounter`]).
 
 use crate::field::{self, Field, FieldKind, FieldValue, MetricKind, NoStorage};
-use crate::sharded::{add_owned, Sharded};
+use crate::sharded::{self, add_owned, Sharded};
 use crate::sync::{self, AtomicU64};
 use std::fmt;
 use std::marker::PhantomData;
@@ -389,6 +389,10 @@ impl<'a, const N: usize> CounterField<'a, N> {
     /// Makes this field read `value`, exactly, even under concurrent adds (see
     /// [`Counter::set`]). The other fields are untouched.
     ///
+    /// # Panics
+    /// Inside any stat group's `update` on the same thread: it takes the group's version
+    /// lock, which a group `reset` holds while it waits for that very step.
+    ///
     /// ```
     /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub c: shardstat::Counter } }
     /// let g = G::new();
@@ -397,10 +401,15 @@ impl<'a, const N: usize> CounterField<'a, N> {
     /// assert_eq!(g.c().get(), 100);
     /// ```
     pub fn set(&self, value: u64) {
+        sharded::refuse_group_write_inside_update(self.cell, "a group field's set() or reset()");
         self.group.set(self.cell, value);
     }
 
     /// Sets this field to 0.
+    ///
+    /// # Panics
+    /// Inside any stat group's `update` on the same thread: it takes the group's version
+    /// lock, which a group `reset` holds while it waits for that very step.
     ///
     /// ```
     /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub c: shardstat::Counter } }

@@ -11,7 +11,7 @@
 //! local handle ([`LocalExtremum`]).
 
 use crate::field::{self, Field, FieldKind, FieldValue, MetricKind, NoStorage};
-use crate::sharded::{record_best, shard_best, Sharded};
+use crate::sharded::{self, record_best, shard_best, Sharded};
 use crate::sync::{self, AtomicU64, Ordering};
 use std::fmt;
 use std::marker::PhantomData;
@@ -425,6 +425,10 @@ impl<'a, D: Direction, const N: usize> ExtremumField<'a, D, N> {
 
     /// Forgets every value recorded into this field. O(1).
     ///
+    /// # Panics
+    /// Inside any stat group's `update` on the same thread: it takes the group's version
+    /// lock, which a group `reset` holds while it waits for that very step.
+    ///
     /// ```
     /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub m: shardstat::Max } }
     /// let g = G::new();
@@ -433,6 +437,7 @@ impl<'a, D: Direction, const N: usize> ExtremumField<'a, D, N> {
     /// assert_eq!(g.m().get(), 0);
     /// ```
     pub fn reset(&self) {
+        sharded::refuse_group_write_inside_update(self.cell, "a group field's reset()");
         self.group.new_epoch(self.cell);
     }
 

@@ -12,7 +12,9 @@
 //! | `stat64_add(&mig_stats.multifd_bytes, n)` | [`MigrationLocal::add_multifd_bytes`] (or `MigrationStats::add_multifd_bytes`) |
 //! | `stat64_add(&mig_stats.normal_pages, n)` | `stats.normal_pages().add(n)`, or `local.normal_pages.add(n)` |
 //! | `migration_transferred_bytes()` | [`MigrationStats::transferred_bytes`] |
-//! | `migration_rate_set(limit)` | [`MigrationStats::rate_limit_set`] |
+//! | `migration_rate_set(limit)` (bytes per second) | [`MigrationStats::rate_limit_set_per_second`] (stores a tenth: bytes per 100 ms window) |
+//! | `migration_rate_get()` | [`MigrationStats::rate_limit_per_second`] |
+//! | `stat64_set(&mig_stats.rate_limit_max, n)` (bytes per window) | [`MigrationStats::rate_limit_set`] |
 //! | `migration_rate_reset()` | [`MigrationStats::rate_limit_reset`] |
 //! | `migration_rate_exceeded(f)` | [`MigrationStats::rate_limit_exceeded`] |
 //! | `migration_update_counters()` | [`RateTracker::update`] |
@@ -60,7 +62,6 @@
 //! ```
 
 use crate::{stats, ApproxCounter, Counter, Gauge};
-use std::cmp::Ordering;
 use std::time::{Duration, Instant};
 
 /// The batch of the `transferred` field (64 KiB): each sending thread carries its bytes into
@@ -70,6 +71,9 @@ pub const TRANSFERRED_BATCH: u64 = 1 << 16;
 
 /// The rate-limit window: QEMU's limit is in bytes per 100 ms.
 pub const RATE_LIMIT_WINDOW: Duration = Duration::from_millis(100);
+
+/// Windows per second: QEMU's `XFER_LIMIT_RATIO` (1000 ms / `BUFFER_DELAY`).
+const WINDOWS_PER_SECOND: u64 = 10;
 
 stats! {
     /// The statistics of one live migration: QEMU's `mig_stats`, sharded per thread.
@@ -243,7 +247,10 @@ impl MigrationStats {
     }
 
     /// Sets the rate limit, in bytes per 100 ms window ([`RATE_LIMIT_WINDOW`]); 0 means
-    /// unlimited (QEMU: `migration_rate_set`). Takes effect for the current window.
+    /// unlimited. Takes effect for the current window. This is the value QEMU stores in
+    /// `mig_stats.rate_limit_max`; QEMU's `migration_rate_set(limit)` takes bytes per
+    /// *second* and stores a tenth of it — port that call to
+    /// [`rate_limit_set_per_second`](Self::rate_limit_set_per_second).
     ///
     /// ```
     /// let stats = shardstat::migration::MigrationStats::new();
@@ -252,6 +259,37 @@ impl MigrationStats {
     /// ```
     pub fn rate_limit_set(&self, bytes_per_window: u64) {
         self.rate_limit_max().set(bytes_per_window);
+    }
+
+    /// Sets the rate limit in bytes per second, as QEMU's `migration_rate_set(limit)` does:
+    /// the check runs per 100 ms window, so the stored limit is `bytes_per_second / 10`
+    /// (QEMU's `XFER_LIMIT_RATIO`), and a limit under 10 bytes per second stores 0, which
+    /// means unlimited — as in QEMU.
+    ///
+    /// ```
+    /// let stats = shardstat::migration::MigrationStats::new();
+    /// stats.rate_limit_set_per_second(100 << 20); // 100 MiB/s
+    /// assert_eq!(stats.snapshot().rate_limit_max, (100 << 20) / 10);
+    /// assert_eq!(stats.rate_limit_per_second(), 104_857_600);
+    /// stats.rate_limit_set_per_second(9);
+    /// assert_eq!(stats.snapshot().rate_limit_max, 0, "under 10 B/s: unlimited, as in QEMU");
+    /// ```
+    pub fn rate_limit_set_per_second(&self, bytes_per_second: u64) {
+        self.rate_limit_set(bytes_per_second / WINDOWS_PER_SECOND);
+    }
+
+    /// The rate limit in bytes per second (QEMU: `migration_rate_get`): the per-window
+    /// limit times 10, saturating; 0 means unlimited.
+    ///
+    /// ```
+    /// let stats = shardstat::migration::MigrationStats::new();
+    /// stats.rate_limit_set(1_000);
+    /// assert_eq!(stats.rate_limit_per_second(), 10_000);
+    /// ```
+    pub fn rate_limit_per_second(&self) -> u64 {
+        self.rate_limit_max()
+            .get()
+            .saturating_mul(WINDOWS_PER_SECOND)
     }
 
     /// Starts a new rate-limit window: `rate_limit_start` becomes the exact `transferred`
@@ -276,14 +314,18 @@ impl MigrationStats {
     ///
     /// # Cost
     /// - Unlimited: one atomic load.
-    /// - Otherwise, usually a handful of atomic loads, none of a sender's shard: `transferred` is an
-    ///   [`ApproxCounter`] field, whose
-    ///   [`compare`](crate::group::ApproxCounterField::compare) decides from its carried
-    ///   total whenever the threshold is farther than [`TRANSFERRED_BATCH`] per sending
-    ///   thread from it — Linux's `__percpu_counter_compare`. Only within that does it read
-    ///   `transferred` exactly, one cell of each sender's arena.
+    /// - Otherwise, one stable read of `transferred`'s carried total (a handful of atomic
+    ///   loads, none of a sender's shard) when every value it allows gives the same answer —
+    ///   Linux's `__percpu_counter_compare`. `transferred` is an [`ApproxCounter`] field: the
+    ///   carried total is behind the exact one by less than [`TRANSFERRED_BATCH`] per
+    ///   sending thread. When the limit or the window's start is within that of it — near
+    ///   the limit, and at the start of each window until about that much has been sent
+    ///   in it (the start is an exact value the carried total has not reached) — it reads
+    ///   `transferred` exactly instead: one cell of each sender's arena.
     ///
-    /// The answer is always the exact one.
+    /// The answer is always the exact one, from one read: of the carried total, or of the
+    /// exact value (never two reads of a moving value), and in QEMU's wrapping arithmetic
+    /// over the whole `u64` range.
     ///
     /// ```
     /// let stats = shardstat::migration::MigrationStats::new();
@@ -301,16 +343,7 @@ impl MigrationStats {
             return false;
         }
         let start = self.rate_limit_start().get();
-        let transferred = self.transferred();
-        // `t − start > max` (wrapping): with `end = start + max`, either `t` is past `end`
-        // (when `end` does not wrap), or `t` is below `start` (the subtraction wraps).
-        match start.checked_add(max) {
-            Some(end) => transferred.exceeds(end) || transferred.compare(start) == Ordering::Less,
-            None => {
-                transferred.compare(start) == Ordering::Less
-                    && transferred.exceeds(start.wrapping_add(max))
-            }
-        }
+        self.transferred().wrapped_distance_exceeds(start, max)
     }
 }
 

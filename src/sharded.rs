@@ -150,12 +150,12 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
     /// order. Assigns the run if it has none yet.
     #[doc(hidden)]
     #[inline]
-    pub fn for_each_copy(&self, mut f: impl FnMut(&[AtomicU64; N])) {
+    pub fn for_each_copy<'s>(&'s self, mut f: impl FnMut(&'s [AtomicU64; N])) {
         engine_of::<S>().for_each_copy(self.location(), |first| {
             // SAFETY: `first` starts this run's `N` cells inside a live chunk copy of some
             // shard (the allocator's invariant: a run never crosses a chunk's end); copies
             // are freed only with the engine, and the run stays this counter's while `&self`
-            // lives.
+            // lives — so the copy is valid for `'s`.
             f(unsafe { &*first.cast::<[AtomicU64; N]>() })
         });
     }
@@ -180,27 +180,37 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
 
     /// Runs `read` until no set/reset wrote while it ran, and returns its result.
     ///
-    /// A read runs while the version is free, and also while an exclusive section is still
-    /// waiting for brackets (which writes nothing until they close): so a read never waits
-    /// for a section that waits for the reader's own `update` (issue 23).
+    /// A read runs while the version is free, and also while a section holds it in the
+    /// waiting phase (an exclusive section still waiting for brackets, or a snapshot that
+    /// locked out resets), which writes nothing: so a read never waits for a section that
+    /// waits for the reader's own `update` (issue 23), and a section that ends without
+    /// writing invalidates no read ([`unwritten_since`]).
     #[inline]
     pub(crate) fn read_stable<R>(&self, read: impl Fn() -> R) -> R {
         let mut step = 0;
         loop {
-            // Acquire: pairs with the Release that ends a set/reset, so `read` sees the
-            // globals it wrote and shard values at least as new as the ones it counted.
-            let before = self.version.load(Ordering::Acquire);
-            if before & PHASE != WRITING {
-                let result = read();
-                // Acquire fence: if `read` saw any global written by a set/reset that began
-                // writing after `before`, the version load below sees a newer version.
-                fence(Ordering::Acquire);
-                if self.version.load(Ordering::Relaxed) == before {
-                    return result;
-                }
+            if let Some(result) = self.read_once(&read) {
+                return result;
             }
             wait_step(&mut step);
         }
+    }
+
+    /// One try of [`read_stable`](Self::read_stable): `None` if a set/reset was writing
+    /// when it began or wrote while `read` ran.
+    #[inline]
+    fn read_once<R>(&self, read: impl FnOnce() -> R) -> Option<R> {
+        // Acquire: pairs with the Release that ends a set/reset, so `read` sees the globals
+        // it wrote and shard values at least as new as the ones it counted.
+        let before = self.version.load(Ordering::Acquire);
+        if before & PHASE == WRITING {
+            return None;
+        }
+        let result = read();
+        // Acquire fence: if `read` saw any global written by a set/reset that began writing
+        // after `before`, the version load below sees its writing phase or a later version.
+        fence(Ordering::Acquire);
+        unwritten_since(before, self.version.load(Ordering::Relaxed)).then_some(result)
     }
 
     /// Runs `write` with the version lock held in its writing phase: one set/reset at a
@@ -219,12 +229,13 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
     }
 
     /// Takes the version lock from a free version into `phase` (`WRITING` or `WAITING`);
-    /// returns the free version it was taken from.
+    /// returns the free version it was taken from. Not while a snapshot has asked for the
+    /// lock (`REQUEST`): that snapshot goes first ([`locked_out`](Sharded::locked_out)).
     fn lock(&self, phase: u64) -> u64 {
         let mut step = 0;
         loop {
             let current = self.version.load(Ordering::Relaxed);
-            if current & PHASE == FREE {
+            if current & (PHASE | REQUEST) == FREE {
                 // Acquire: the previous set/reset's writes happen-before ours.
                 if self
                     .version
@@ -252,16 +263,36 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
     }
 }
 
-/// The version word's phase (its low two bits) and generation (the rest): `FREE`; `WRITING`,
-/// while a set/reset stores its words (readers wait); `WAITING`, while an exclusive section
-/// waits for brackets to close and has written nothing (readers read; limited adds queue).
-/// A section goes `FREE → (WAITING →) WRITING → FREE` of the next generation, so a reader
-/// that saw the same version before and after its read saw no write.
+/// The version word: its phase (the low two bits), a snapshot's request (bit 2) and its
+/// generation (the rest).
+///
+/// The phase is `FREE`; `WRITING`, while a set/reset stores its words (readers wait); or
+/// `WAITING`, while a section holds the lock and has written nothing: an exclusive section
+/// waiting for brackets to close, or a snapshot holding sets and resets off (readers read;
+/// limited adds queue). A writing section goes `FREE → (WAITING →) WRITING → FREE` of the
+/// next generation; a snapshot's `FREE → WAITING → FREE` keeps the generation. So a reader
+/// that saw the same generation before and after its read, not writing, saw no write.
+///
+/// `REQUEST` is set by a snapshot that waits for the lock: while it is set, no set/reset
+/// takes the lock, so a stream of resets cannot keep a snapshot out. The holder's unlock
+/// keeps it, and the snapshot that takes the lock clears it.
 const PHASE: u64 = 3;
 const FREE: u64 = 0;
 const WRITING: u64 = 1;
 const WAITING: u64 = 3;
-const GENERATION: u64 = 4;
+const REQUEST: u64 = 4;
+const GENERATION: u64 = 8;
+
+/// Whether nothing was written between a reader's two loads of the version, `before` (not
+/// in the writing phase) and `after`: the same generation, not in the writing phase. Every
+/// section that writes passes through `WRITING` and ends a generation later; one that holds
+/// the lock only in the waiting phase (a snapshot's, or an exclusive section's before it
+/// writes) changes the phase, never the generation, so a read across it stands.
+#[inline]
+fn unwritten_since(before: u64, after: u64) -> bool {
+    let generation = |version: u64| version & !(PHASE | REQUEST);
+    generation(after) == generation(before) && after & PHASE != WRITING
+}
 
 /// Frees the version lock (the next generation) when a section ends, even by a panic.
 struct Unlock<'a> {
@@ -271,9 +302,19 @@ struct Unlock<'a> {
 
 impl Drop for Unlock<'_> {
     fn drop(&mut self) {
-        // Release: the globals written under the lock (and the shard values read to compute
-        // them) happen-before any reader that sees this free version.
-        self.version.store(self.next, Ordering::Release);
+        // A compare-and-swap, not a store: a waiting snapshot may have set `REQUEST` since
+        // the lock was taken, and it must stay set. Release: the globals written under the
+        // lock (and the shard values read to compute them) happen-before any reader that
+        // sees this free version.
+        let mut current = self.version.load(Ordering::Relaxed);
+        while let Err(now) = self.version.compare_exchange_weak(
+            current,
+            self.next | (current & REQUEST),
+            Ordering::Release,
+            Ordering::Relaxed,
+        ) {
+            current = now;
+        }
     }
 }
 
@@ -327,9 +368,9 @@ impl<const N: usize> Sharded<N> {
         let prepared = prepare();
         // Relaxed, then a Release fence (as `write_locked`): a reader that sees a global
         // written below, then runs its acquire fence, sees this writing version (or a later
-        // one), not the waiting version it may have started from, and retries.
-        self.version
-            .store(free.wrapping_add(WRITING), Ordering::Relaxed);
+        // one), not the waiting version it may have started from, and retries. A
+        // subtraction, not a store, so that a snapshot's `REQUEST` set meanwhile stays.
+        self.version.fetch_sub(WAITING - WRITING, Ordering::Relaxed);
         fence(Ordering::Release);
         write(prepared)
     }
@@ -426,47 +467,101 @@ impl<const N: usize> Sharded<N> {
     /// straight-line adds.
     #[inline]
     pub fn snapshot(&self, kinds: &[CellKind; N]) -> [u64; N] {
+        self.snapshot_with(kinds, |raw| *raw)
+    }
+
+    /// [`snapshot`](Self::snapshot), with `build` run on the combined cells inside the same
+    /// stable read: what `build` loads beside the cells (a group's gauges, which a group reset
+    /// stores in its writing phase) is of the same side of every reset as the cells.
+    ///
+    /// # Liveness
+    /// One optimistic read; if a set/reset wrote during it, a second read with the version
+    /// lock held in the waiting phase, so that no set/reset can start until it ends (readers
+    /// read on meanwhile). Each read waits, per shard, only for that shard's open step, and
+    /// visits the shards out of order: every shard that is between steps first, then the
+    /// others again, yielding between passes (`read_shards`). So a snapshot is restarted at
+    /// most once, however often resets come, and ends once each writer has been seen
+    /// between two of its steps (`docs/design.md` §9, "Liveness").
+    #[inline]
+    pub fn snapshot_with<R>(&self, kinds: &[CellKind; N], build: impl Fn(&[u64; N]) -> R) -> R {
         refuse_inside_update("a group's snapshot()");
-        self.read_stable(|| {
-            let mut out: [u64; N] = std::array::from_fn(|i| match kinds[i] {
+        let read = || {
+            let globals = std::array::from_fn(|i| match kinds[i] {
                 CellKind::Sum | CellKind::Approx | CellKind::Epoch => {
                     self.globals[i].load(Ordering::Relaxed)
                 }
                 CellKind::Value | CellKind::Seq => 0,
             });
-            self.for_each_copy(|copy| {
-                let cells = self.read_consistent(copy, kinds);
-                for i in 0..N {
-                    match kinds[i] {
-                        CellKind::Sum | CellKind::Approx => out[i] = out[i].wrapping_add(cells[i]),
-                        CellKind::Epoch if cells[i] == out[i] => {
-                            out[i + 1] = out[i + 1].max(cells[i + 1]);
-                        }
-                        CellKind::Epoch | CellKind::Value | CellKind::Seq => {}
-                    }
+            build(&self.read_shards(kinds, globals))
+        };
+        if let Some(result) = self.read_once(read) {
+            return result;
+        }
+        self.locked_out(read)
+    }
+
+    /// Runs `read` with the version lock held in the waiting phase: no set/reset runs
+    /// meanwhile, so `read` is not restarted; other readers read on. Nothing is written, so
+    /// the lock is given back at the same version (no reader's read is invalidated).
+    ///
+    /// Fair to the snapshot: while the lock is held, it sets `REQUEST`, and no set/reset
+    /// takes the lock while that is set, so the snapshot is next (a loop of resets kept it
+    /// out forever without this).
+    #[cold]
+    #[inline(never)]
+    fn locked_out<R>(&self, read: impl FnOnce() -> R) -> R {
+        let mut step = 0;
+        let free = loop {
+            let current = self.version.load(Ordering::Relaxed);
+            if current & PHASE == FREE {
+                // Taken from a free version, clearing `REQUEST` (this snapshot's, or another
+                // one's, which asks again). Acquire: as in `lock`.
+                let free = current & !REQUEST;
+                if self
+                    .version
+                    .compare_exchange_weak(
+                        current,
+                        free.wrapping_add(WAITING),
+                        Ordering::Acquire,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok()
+                {
+                    break free;
                 }
-            });
-            out
-        })
+            } else if current & REQUEST == 0 {
+                // Relaxed: the flag orders nothing; it only keeps sets and resets from
+                // taking the lock before this snapshot.
+                let _ = self.version.compare_exchange_weak(
+                    current,
+                    current | REQUEST,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+                continue;
+            }
+            wait_step(&mut step);
+        };
+        let _unlock = Unlock {
+            version: &self.version,
+            next: free,
+        };
+        read()
     }
 
     /// Resets every cell at once: sums to 0, extrema to empty. An owner's `update` is
     /// cancelled wholly or counted wholly after the reset.
     pub fn reset_all(&self, kinds: &[CellKind; N]) {
+        self.reset_all_with(kinds, || ());
+    }
+
+    /// [`reset_all`](Self::reset_all), with `also` run in the same writing phase: what it
+    /// stores (a group's gauges) is seen by a snapshot on the same side of the reset as
+    /// the cells ([`snapshot_with`](Self::snapshot_with)).
+    pub fn reset_all_with(&self, kinds: &[CellKind; N], also: impl FnOnce()) {
         // What each shard holds, read between steps: in the waiting phase, since it waits for
         // steps in flight (a reader inside one of them must not wait for this reset).
-        let count = || {
-            let mut counted = [0u64; N];
-            self.for_each_copy(|copy| {
-                let cells = self.read_consistent(copy, kinds);
-                for i in 0..N {
-                    if matches!(kinds[i], CellKind::Sum | CellKind::Approx) {
-                        counted[i] = counted[i].wrapping_add(cells[i]);
-                    }
-                }
-            });
-            counted
-        };
+        let count = || self.read_shards(kinds, [0; N]);
         let reset = |counted: [u64; N]| {
             for i in 0..N {
                 match kinds[i] {
@@ -477,37 +572,73 @@ impl<const N: usize> Sharded<N> {
                     CellKind::Value | CellKind::Seq => {}
                 }
             }
+            also();
         };
         // A group with approximate fields also waits for in-flight limited adds, which work
         // outside `update` brackets' reach otherwise (`write_exclusive`).
         self.write_after_waiting(kinds.contains(&CellKind::Approx), count, reset);
     }
 
-    /// One shard's copy of the run, as of one moment between its owner's `update`s: never
-    /// half of one (when cell 0 is a sequence word). Waits while the owner is inside an
-    /// `update`.
+    /// Every shard's copy combined into `out` per `kinds` (sums added, extrema kept where
+    /// the shard's epoch cell equals `out`'s), each copy read between its owner's steps.
+    ///
+    /// A copy whose step is open is not waited for at once: the first pass combines every
+    /// copy that is between steps and keeps the others, and later passes (after a
+    /// `wait_step` each: spinning, then yielding the CPU) retry only those. A writer
+    /// preempted inside a step thus delays the read by its own wait alone, not each shard
+    /// behind it, and the yields let it run.
     #[inline]
-    fn read_consistent(&self, copy: &[AtomicU64; N], kinds: &[CellKind; N]) -> [u64; N] {
-        debug_assert_eq!(kinds[0], CellKind::Seq, "whole-run reads are for groups");
-        let mut step = 0;
-        loop {
-            let before = copy[0].load(Ordering::Acquire);
-            if before & 1 == 0 {
-                // Acquire on each cell, for two reasons. An epoch cell must be read before
-                // its value cell (see `record_best`). And it is the seqlock's reader fence: a
-                // cell written inside a step is written after the step's release fence, so
-                // an acquire load that reads it synchronises with that fence, and the
-                // recheck below sees the odd sequence word (no separate fence is needed;
-                // `docs/design.md` §9).
-                let cells = std::array::from_fn(|i| copy[i].load(Ordering::Acquire));
-                if copy[0].load(Ordering::Relaxed) == before {
-                    return cells;
+    fn read_shards(&self, kinds: &[CellKind; N], mut out: [u64; N]) -> [u64; N] {
+        let mut combine = |cells: [u64; N]| {
+            for i in 0..N {
+                match kinds[i] {
+                    CellKind::Sum | CellKind::Approx => out[i] = out[i].wrapping_add(cells[i]),
+                    CellKind::Epoch if cells[i] == out[i] => {
+                        out[i + 1] = out[i + 1].max(cells[i + 1]);
+                    }
+                    CellKind::Epoch | CellKind::Value | CellKind::Seq => {}
                 }
-            } else if self.is_own(copy) {
+            }
+        };
+        debug_assert_eq!(kinds[0], CellKind::Seq, "whole-run reads are for groups");
+        let mut pending = Vec::new();
+        self.for_each_copy(|copy| match self.read_consistent(copy) {
+            Some(cells) => combine(cells),
+            None => pending.push(copy),
+        });
+        let mut step = 0;
+        while !pending.is_empty() {
+            wait_step(&mut step);
+            pending.retain(|copy| match self.read_consistent(copy) {
+                Some(cells) => {
+                    combine(cells);
+                    false
+                }
+                None => true,
+            });
+        }
+        out
+    }
+
+    /// One shard's copy of the run, as of one moment between its owner's `update`s: never
+    /// half of one (when cell 0 is a sequence word). `None` if the owner was inside a step
+    /// (or began one while the cells were read): `read_shards` comes back to it.
+    #[inline]
+    fn read_consistent(&self, copy: &[AtomicU64; N]) -> Option<[u64; N]> {
+        let before = copy[0].load(Ordering::Acquire);
+        if before & 1 == 1 {
+            if self.is_own(copy) {
                 inside_update("a group's snapshot() or reset()");
             }
-            wait_step(&mut step);
+            return None;
         }
+        // Acquire on each cell, for two reasons. An epoch cell must be read before its value
+        // cell (see `record_best`). And it is the seqlock's reader fence: a cell written
+        // inside a step is written after the step's release fence, so an acquire load that
+        // reads it synchronises with that fence, and the recheck below sees the odd sequence
+        // word (no separate fence is needed; `docs/design.md` §9).
+        let cells = std::array::from_fn(|i| copy[i].load(Ordering::Acquire));
+        (copy[0].load(Ordering::Relaxed) == before).then_some(cells)
     }
 
     /// Whether `copy` is the calling thread's own. Never takes a shard or a run: a thread
@@ -620,6 +751,19 @@ pub fn group_update<R>(seq: &AtomicU64, f: impl FnOnce() -> R) -> R {
 pub(crate) fn refuse_inside_update(what: &str) {
     if IN_UPDATE.try_with(|n| n.get()).unwrap_or(0) > 0 {
         inside_update(what);
+    }
+}
+
+/// Panics if the calling thread is inside a stat group's `update` closure and `cell` is a
+/// group field's (a group's fields start at cell 1, after its sequence word; a standalone
+/// counter's value is cell 0): for the field writes that take the version lock (`set`,
+/// `reset`). A group reset holds that lock while it waits for the steps in flight, so such
+/// a write inside a step waited for a reset that waited for the step (issue 25). A
+/// standalone counter's lock is never held by anything that waits for a step.
+#[inline]
+pub(crate) fn refuse_group_write_inside_update(cell: usize, what: &str) {
+    if cell > 0 {
+        refuse_inside_update(what);
     }
 }
 

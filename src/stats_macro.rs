@@ -259,20 +259,24 @@ macro_rules! stats {
 
                 /// Every field at once: no `update` step is seen in part, and a concurrent
                 /// `reset` is seen wholly or not at all. Reads one shard per writing thread.
+                ///
+                /// Completes while writers keep stepping: it is restarted at most once by
+                /// resets, and waits for each writer only until it is between two steps.
                 pub fn snapshot(&self) -> $snap {
-                    let raw = self.__cells.snapshot(&__KINDS);
-                    $snap {
-                        $( $field: <$ty as $crate::group::Field>::value(&raw, __cell(__Field::$field), &self.$field), )*
-                    }
+                    self.__cells.snapshot_with(&__KINDS, |raw| $snap {
+                        $( $field: <$ty as $crate::group::Field>::value(raw, __cell(__Field::$field), &self.$field), )*
+                    })
                 }
 
                 /// Resets every field (counters to 0, `Max` to 0, `Min` to `u64::MAX`, gauges
                 /// to 0), exactly: each concurrent add is cancelled or counted after the reset,
                 /// never twice or in part, and a concurrent `update` step's counter adds are
-                /// cancelled or counted together. The gauges are set after the sharded fields.
+                /// cancelled or counted together. The gauges are reset in the same step, so a
+                /// snapshot sees the whole reset or none of it.
                 pub fn reset(&self) {
-                    self.__cells.reset_all(&__KINDS);
-                    $( <$ty as $crate::group::Field>::reset_stored(&self.$field); )*
+                    self.__cells.reset_all_with(&__KINDS, || {
+                        $( <$ty as $crate::group::Field>::reset_stored(&self.$field); )*
+                    });
                 }
             }
 

@@ -2,7 +2,7 @@
 //! ([`UpDownCounterField`]) and its local handle ([`LocalUpDownCounter`]).
 
 use crate::field::{self, Field, FieldKind, FieldValue, MetricKind, NoStorage};
-use crate::sharded::{add_owned, Sharded};
+use crate::sharded::{self, add_owned, Sharded};
 use crate::sync::{self, AtomicU64};
 use std::fmt;
 use std::marker::PhantomData;
@@ -394,6 +394,10 @@ impl<'a, const N: usize> UpDownCounterField<'a, N> {
 
     /// Makes this field read `value`, exactly, even under concurrent adds.
     ///
+    /// # Panics
+    /// Inside any stat group's `update` on the same thread: it takes the group's version
+    /// lock, which a group `reset` holds while it waits for that very step.
+    ///
     /// ```
     /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub d: shardstat::UpDownCounter } }
     /// let g = G::new();
@@ -401,10 +405,15 @@ impl<'a, const N: usize> UpDownCounterField<'a, N> {
     /// assert_eq!(g.d().get(), -8);
     /// ```
     pub fn set(&self, value: i64) {
+        sharded::refuse_group_write_inside_update(self.cell, "a group field's set() or reset()");
         self.group.set(self.cell, value as u64);
     }
 
     /// Sets this field to 0.
+    ///
+    /// # Panics
+    /// Inside any stat group's `update` on the same thread: it takes the group's version
+    /// lock, which a group `reset` holds while it waits for that very step.
     ///
     /// ```
     /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub d: shardstat::UpDownCounter } }

@@ -1,6 +1,7 @@
 //! `shardstat::migration`: transferred bytes, the cheap-but-exact rate check, the 100 ms
 //! update.
 
+use proptest::prelude::*;
 use shardstat::migration::{MigrationStats, RateTracker, TRANSFERRED_BATCH};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -94,6 +95,90 @@ fn rate_limit_exceeded_always_agrees_with_the_exact_comparison() {
     assert!(!stats.rate_limit_exceeded(), "0 means unlimited");
 }
 
+/// A value near one of the places where the rate check's arithmetic turns: 0, 2^64 (QEMU's
+/// subtraction wraps there), the approximate reads' top window (2^64 − 2^58), or anywhere.
+fn near_an_edge() -> impl Strategy<Value = u64> {
+    let edges = [0u64, u64::MAX, u64::MAX - (1 << 58), 1 << 63];
+    (0usize..5, any::<u64>(), 0u64..(1 << 22)).prop_map(move |(edge, any, offset)| match edge {
+        4 => any,
+        e if any & 1 == 0 => edges[e].wrapping_add(offset),
+        e => edges[e].wrapping_sub(offset),
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The rate check is QEMU's formula, `transferred − start > max` in wrapping `u64`, for
+    /// any values — near 0, near 2^64, in the approximate reads' top window — with the
+    /// bytes added by 1 to 4 sender threads (each with its own uncarried remainder). Before,
+    /// it compared `transferred` with `start` and `start + max` as numbers, which the
+    /// approximate reads cannot do in their top window: 130 mismatches there.
+    #[test]
+    fn the_rate_check_is_qemus_wrapping_formula_everywhere(
+        sends in prop::collection::vec(prop::collection::vec(near_an_edge(), 1..4), 1..=4),
+        start in near_an_edge(),
+        max in prop_oneof![1u64..(1 << 22), near_an_edge()],
+    ) {
+        let stats = MigrationStats::new();
+        thread::scope(|s| {
+            for adds in &sends {
+                let stats = &stats;
+                s.spawn(move || adds.iter().for_each(|&n| stats.add_multifd_bytes(n)));
+            }
+        });
+        stats.rate_limit_set(max);
+        stats.rate_limit_start().set(start);
+        let transferred = stats.transferred_bytes();
+        let qemu = max != 0 && transferred.wrapping_sub(start) > max;
+        prop_assert_eq!(stats.rate_limit_exceeded(), qemu, "transferred {}", transferred);
+    }
+}
+
+/// The rate check decides from one read (issue 25). The senders move `transferred` between
+/// a value below the window (`start − 2^30`) and values past its end, in single adds that
+/// jump over the window, so the exact answer is "exceeded" at every moment; the checker
+/// must never answer otherwise. Before, the check read `transferred` twice (past the end?
+/// below the start?) and answered "not exceeded" when the first read saw it below the start
+/// and the second past the end: 55 wrong answers in 60 M checks.
+#[test]
+fn the_rate_check_answers_from_one_read_while_senders_jump_over_the_window() {
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    const START: u64 = 1 << 62;
+    const MAX: u64 = 1 << 20;
+    const BELOW: u64 = START - (1 << 30);
+    // Each sender jumps by more than the window and later jumps back; with two senders the
+    // total is `BELOW`, `BELOW + JUMP` or `BELOW + 2 × JUMP`, never inside the window.
+    const JUMP: u64 = MAX + (1 << 31) + 12_345;
+    let stats = MigrationStats::new();
+    stats.add_multifd_bytes(BELOW);
+    stats.rate_limit_set(MAX);
+    stats.rate_limit_start().set(START);
+    let done = AtomicBool::new(false);
+    let (mut checks, mut wrong) = (0u64, 0u64);
+    thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                let local = stats.local();
+                while !done.load(Relaxed) {
+                    local.add_multifd_bytes(JUMP);
+                    local.add_multifd_bytes(JUMP.wrapping_neg());
+                }
+            });
+        }
+        while checks < 2_000_000 {
+            checks += 1;
+            wrong += u64::from(!stats.rate_limit_exceeded());
+        }
+        done.store(true, Relaxed);
+    });
+    println!("{checks} checks, {wrong} wrong");
+    assert_eq!(
+        wrong, 0,
+        "the rate check answered from two different moments"
+    );
+}
+
 #[test]
 fn a_packet_is_seen_whole_by_snapshots() {
     let stats = MigrationStats::new();
@@ -144,6 +229,29 @@ fn rate_tracker_reports_bandwidth_pages_and_downtime_and_resets_the_window() {
     let idle = rates.update(&stats, t0 + Duration::from_millis(300));
     assert_eq!(idle.bandwidth_bytes_per_ms, 0.0);
     assert_eq!(idle.expected_downtime_ms, None);
+}
+
+/// The flagship's 100 ms update restarts from the last update, as QEMU's does (issue 25):
+/// with instants 0, 650 ms and 650.1 ms, one update runs (at 650 ms), and every two
+/// updates are at least a window apart. Before, the schedule advanced by 100 ms per update
+/// from a fixed start, so after a stall the updates came in a burst (5 within 0.74 ms).
+#[test]
+fn the_update_timer_restarts_from_the_last_update_after_a_stall() {
+    use migrate_job::UpdateTimer;
+    use shardstat::migration::RATE_LIMIT_WINDOW;
+    let t0 = Instant::now();
+    let at = |us: u64| t0 + Duration::from_micros(us);
+    let mut timer = UpdateTimer::new(t0);
+    let ran: Vec<u64> = [
+        0, 650_000, 650_100, 700_000, 749_999, 750_000, 750_001, 900_000,
+    ]
+    .into_iter()
+    .filter(|&us| timer.due(at(us)))
+    .collect();
+    assert_eq!(ran, [650_000, 750_000, 900_000]);
+    for pair in ran.windows(2) {
+        assert!(at(pair[1]) - at(pair[0]) >= RATE_LIMIT_WINDOW);
+    }
 }
 
 /// The main job's code, included as a module so that a test runs a real (small) migration.

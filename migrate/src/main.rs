@@ -201,7 +201,9 @@ trait Stats: Sync {
     where
         Self: 'a;
     const NAME: &'static str;
-    fn start(&self, bytes_per_window: u64);
+    /// Zeroes everything and sets the rate limit, in bytes per second (QEMU's
+    /// `migration_rate_set`: checked per 100 ms window, so a tenth of it per window).
+    fn start(&self, bytes_per_second: u64);
     fn sender(&self) -> Self::Sender<'_>;
     /// Bytes written to the main stream, counted in `qemu_file_transferred` and in the
     /// phase's byte counter.
@@ -237,9 +239,9 @@ trait PageCounter {
 impl Stats for MigrationStats {
     type Sender<'a> = shardstat::migration::MigrationLocal<'a>;
     const NAME: &'static str = "shardstat MigrationStats";
-    fn start(&self, bytes_per_window: u64) {
+    fn start(&self, bytes_per_second: u64) {
         self.reset();
-        self.rate_limit_set(bytes_per_window);
+        self.rate_limit_set_per_second(bytes_per_second);
     }
     fn sender(&self) -> Self::Sender<'_> {
         self.local()
@@ -346,7 +348,8 @@ impl AtomicStats {
 impl Stats for AtomicStats {
     type Sender<'a> = &'a AtomicStats;
     const NAME: &'static str = "one AtomicU64 per field (QEMU)";
-    fn start(&self, bytes_per_window: u64) {
+    fn start(&self, bytes_per_second: u64) {
+        let bytes_per_window = bytes_per_second / 10; // QEMU's XFER_LIMIT_RATIO
         for field in [
             &self.dirty_bytes_last_sync,
             &self.dirty_pages_rate,
@@ -635,7 +638,8 @@ struct Outcome {
     total: Duration,
     downtime: Duration,
     setup: Duration,
-    expected_downtime_ms: f64,
+    /// `None` when no update measured a bandwidth (nothing sent in any 100 ms interval).
+    expected_downtime_ms: Option<f64>,
     passes: u32,
     converged: bool,
     mbps: f64,
@@ -685,10 +689,35 @@ fn hand_over(channel: &SyncSender<Job>, mut job: Job, mut tick: impl FnMut()) {
     }
 }
 
+/// When the 100 ms update is due: QEMU's migration thread runs it when at least
+/// `RATE_LIMIT_WINDOW` has passed since the *last update* — after a stall (the process
+/// stopped, the thread descheduled) the next update comes one window after the late one,
+/// never in a burst that catches up. (Adding the window to a fixed schedule ran 5 updates
+/// within 0.74 ms after a 0.6 s stop, each measuring a bandwidth 100× the real one.)
+pub struct UpdateTimer {
+    last: Instant,
+}
+
+impl UpdateTimer {
+    /// A timer whose first update is due one window after `now`.
+    pub fn new(now: Instant) -> Self {
+        UpdateTimer { last: now }
+    }
+
+    /// Whether the update is due at `now`; if so, the next one is due a window after `now`.
+    pub fn due(&mut self, now: Instant) -> bool {
+        if now.saturating_duration_since(self.last) < shardstat::migration::RATE_LIMIT_WINDOW {
+            return false;
+        }
+        self.last = now;
+        true
+    }
+}
+
 /// The migration thread's clock: the 100 ms update, and the progress line.
 struct Clock {
     tracker: Tracker,
-    next_tick: Instant,
+    timer: UpdateTimer,
     last: RateSample,
     progress: Progress,
 }
@@ -696,11 +725,10 @@ struct Clock {
 impl Clock {
     /// Runs the 100 ms update if it is due.
     fn tick<S: Stats>(&mut self, stats: &S, pass: u32, done: f64) {
-        if Instant::now() < self.next_tick {
+        if !self.timer.due(Instant::now()) {
             return;
         }
         self.last = stats.update(&mut self.tracker);
-        self.next_tick += shardstat::migration::RATE_LIMIT_WINDOW;
         let dirty_mb = stats.snapshot().dirty_bytes_last_sync as f64 / 1e6;
         self.progress.show(pass, done, &self.last, dirty_mb);
     }
@@ -758,7 +786,7 @@ fn migrate<S: Stats>(config: &Config, stats: &S, quiet: bool) -> Outcome {
     if pages % 64 != 0 {
         *bitmap.last_mut().unwrap() = (1u64 << (pages % 64)) - 1;
     }
-    stats.start(config.max_bandwidth / 10); // bytes per 100 ms window
+    stats.start(config.max_bandwidth);
     let guest_stop = AtomicBool::new(false);
     let (send_time, downtime_estimates) = (Histogram::new(), Histogram::new());
     let progress = Progress {
@@ -785,7 +813,7 @@ fn migrate<S: Stats>(config: &Config, stats: &S, quiet: bool) -> Outcome {
         let begin = Instant::now();
         let mut clock = Clock {
             tracker: stats.tracker(),
-            next_tick: Instant::now() + shardstat::migration::RATE_LIMIT_WINDOW,
+            timer: UpdateTimer::new(Instant::now()),
             last: RateSample {
                 transferred: 0,
                 bandwidth_bytes_per_ms: 0.0,
@@ -858,18 +886,23 @@ fn migrate<S: Stats>(config: &Config, stats: &S, quiet: bool) -> Outcome {
             let logged;
             (logged, dirty_pages) = log.sync(&mut bitmap);
             stats.dirty_sync(dirty_pages * PAGE_SIZE, rate.add(logged, false));
-            let bandwidth = clock.last.bandwidth_bytes_per_ms.max(1e-9);
-            let expected = (dirty_pages * PAGE_SIZE) as f64 / bandwidth;
-            downtime_estimates.record((expected * 1000.0).min(u64::MAX as f64) as u64);
-            if expected <= DOWNTIME_LIMIT_MS || config.max_bandwidth == 0 && pass >= 3 {
+            let bandwidth = clock.last.bandwidth_bytes_per_ms;
+            // No bandwidth measured yet: the downtime is unknown, and not within the limit.
+            let expected = (bandwidth > 0.0).then(|| (dirty_pages * PAGE_SIZE) as f64 / bandwidth);
+            if let Some(expected) = expected {
+                downtime_estimates.record((expected * 1000.0).min(u64::MAX as f64) as u64);
+            }
+            let within = expected.is_some_and(|ms| ms <= DOWNTIME_LIMIT_MS);
+            if within || config.max_bandwidth == 0 && pass >= 3 {
                 converged = true;
                 break;
             }
         }
 
         // Stop-and-copy: pause the guest, take the last dirty pages, send them unlimited.
-        let expected_downtime_ms = stats.snapshot().dirty_bytes_last_sync as f64
-            / clock.last.bandwidth_bytes_per_ms.max(1e-9);
+        let bandwidth = clock.last.bandwidth_bytes_per_ms;
+        let expected_downtime_ms =
+            (bandwidth > 0.0).then(|| stats.snapshot().dirty_bytes_last_sync as f64 / bandwidth);
         let downtime_start = Instant::now();
         guest_stop.store(true, Relaxed);
         let guest_dirtied = guest.join().expect("guest panicked");
@@ -948,14 +981,15 @@ fn report_json(config: &Config, o: &Outcome, stats_name: &str) -> String {
         .collect();
     format!(
         "{{\"status\": \"completed\", \"stats\": \"{stats_name}\", \"total-time\": {}, \
-         \"downtime\": {}, \"setup-time\": {}, \"expected-downtime\": {:.0}, \
+         \"downtime\": {}, \"setup-time\": {}, \"expected-downtime\": {}, \
          \"passes\": {}, \"converged\": {}, \"verified\": {}, \"channels\": {}, \
          \"packet-send-time-us\": {}, \"expected-downtime-per-pass-ms\": {}, \
          \"ram\": {{{}}}}}",
         o.total.as_millis(),
         o.downtime.as_millis(),
         o.setup.as_millis(),
-        o.expected_downtime_ms,
+        o.expected_downtime_ms
+            .map_or("null".to_string(), |ms| format!("{ms:.0}")),
         o.passes,
         o.converged,
         o.verified,
@@ -991,11 +1025,14 @@ fn distribution_text(snap: &HistogramSnapshot, per_unit: f64, unit: &str) -> Str
 fn report_text(config: &Config, o: &Outcome, stats_name: &str) {
     println!("Migration status: completed ({stats_name})");
     println!(
-        "total time: {} ms  downtime: {} ms  setup: {} ms  expected downtime: {:.0} ms",
+        "total time: {} ms  downtime: {} ms  setup: {} ms  expected downtime: {}",
         o.total.as_millis(),
         o.downtime.as_millis(),
         o.setup.as_millis(),
         o.expected_downtime_ms
+            .map_or("unknown (no bandwidth measured)".to_string(), |ms| format!(
+                "{ms:.0} ms"
+            ))
     );
     println!(
         "passes: {} ({})  channels: {}  guest dirtied {} pages",
