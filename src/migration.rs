@@ -409,6 +409,12 @@ impl RateTracker {
     /// Computes the rates since the last update (or `new`) from one snapshot, and starts a
     /// new rate-limit window at the snapshot's `transferred`.
     ///
+    /// Call it as QEMU's migration thread does: when at least [`RATE_LIMIT_WINDOW`] has
+    /// passed since the *last update* (not on a fixed schedule, which after a stall runs a
+    /// burst of updates over intervals of microseconds, each measuring a bandwidth far
+    /// above the real one and restarting the window). The main job's `UpdateTimer` does
+    /// that.
+    ///
     /// ```
     /// use std::time::{Duration, Instant};
     /// let stats = shardstat::migration::MigrationStats::new();
