@@ -336,14 +336,13 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
         i128::from((self.group.shard_bound() as u64).wrapping_mul(Self::MASK))
     }
 
-    /// `(global + low, global + high + bound)`, from one stable read of the base and both
-    /// carried words: at that moment the exact value lies between them, counting each add in
-    /// flight or not (`low` moves last when the value rises and first when it falls, `high`
-    /// the other way). The bound is loaded after the read; it only grows, so the upper end
-    /// stays an upper end.
+    /// `(global + low, global + high)` as 64-bit words, from one stable read of the base and
+    /// both carried words: at that moment the exact word lies from the first to the second
+    /// plus the bound, counting each add in flight or not (`low` moves last when the value
+    /// rises and first when it falls, `high` the other way).
     #[inline]
-    fn range(self) -> (i128, i128) {
-        let (low, high) = self.group.read_stable(|| {
+    fn words(self) -> (u64, u64) {
+        self.group.read_stable(|| {
             let base = self.group.global(self.cell).load(Ordering::Relaxed);
             // Relaxed, both: `read_stable` runs an acquire fence after this closure, which
             // synchronises with the Release of the second carried word (`carry`) if a load
@@ -353,15 +352,25 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
                 base.wrapping_add(self.carried.low.load(Ordering::Relaxed)),
                 base.wrapping_add(self.carried.high.load(Ordering::Relaxed)),
             )
-        });
+        })
+    }
+
+    /// `(global + low, global + high + bound)` as numbers of the domain ([`words`]): at the
+    /// moment of the read the exact value lies between them. The bound is loaded after the
+    /// read; it only grows, so the upper end stays an upper end.
+    ///
+    /// [`words`]: Self::words
+    #[inline]
+    fn range(self) -> (i128, i128) {
+        let (low, high) = self.words();
         (
             Self::DOMAIN.word(low),
             Self::DOMAIN.word(high) + self.bound(),
         )
     }
 
-    /// Where the exact 64-bit word is, from one stable read, without reading it as a
-    /// number: `(start, width)` such that at that moment the exact word was
+    /// Where the exact 64-bit word is, without reading it as a number: `(start, width)`
+    /// such that at the moment of the read ([`words`](Self::words)) the exact word was
     /// `start + k` (wrapping) for some `0 ≤ k ≤ width`. `start` is `global + low`; the width
     /// is the carries in flight (`high − low`) plus the bound. Valid over the whole 64-bit
     /// range, the top window included (unlike [`range`](Self::range)'s numbers), for a
@@ -369,14 +378,7 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
     /// never negative.
     #[inline]
     fn circular_range(self) -> (u64, u128) {
-        let (low, high) = self.group.read_stable(|| {
-            let base = self.group.global(self.cell).load(Ordering::Relaxed);
-            // Relaxed, both: ordered by `read_stable`'s acquire fence, as in `range`.
-            (
-                base.wrapping_add(self.carried.low.load(Ordering::Relaxed)),
-                base.wrapping_add(self.carried.high.load(Ordering::Relaxed)),
-            )
-        });
+        let (low, high) = self.words();
         let width = u128::from(high.wrapping_sub(low)) + self.bound().unsigned_abs();
         (low, width)
     }
