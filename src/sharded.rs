@@ -481,7 +481,7 @@ impl<const N: usize> Sharded<N> {
     /// visits the shards out of order: every shard that is between steps first, then the
     /// others again, yielding between passes (`read_shards`). So a snapshot is restarted at
     /// most once, however often resets come, and ends once each writer has been seen
-    /// between two of its steps (`docs/design.md` §9, "Liveness").
+    /// between two of its steps (`docs/design.md` §8, "Liveness").
     #[inline]
     pub fn snapshot_with<R>(&self, kinds: &[CellKind; N], build: impl Fn(&[u64; N]) -> R) -> R {
         refuse_inside_update("a group's snapshot()");
