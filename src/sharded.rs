@@ -550,15 +550,10 @@ impl<const N: usize> Sharded<N> {
     }
 
     /// Resets every cell at once: sums to 0, extrema to empty. An owner's `update` is
-    /// cancelled wholly or counted wholly after the reset.
-    pub fn reset_all(&self, kinds: &[CellKind; N]) {
-        self.reset_all_with(kinds, || ());
-    }
-
-    /// [`reset_all`](Self::reset_all), with `also` run in the same writing phase: what it
-    /// stores (a group's gauges) is seen by a snapshot on the same side of the reset as
-    /// the cells ([`snapshot_with`](Self::snapshot_with)).
-    pub fn reset_all_with(&self, kinds: &[CellKind; N], also: impl FnOnce()) {
+    /// cancelled wholly or counted wholly after the reset. `also` runs in the same writing
+    /// phase: what it stores (a group's gauges) is seen by a snapshot on the same side of
+    /// the reset as the cells ([`snapshot_with`](Self::snapshot_with)).
+    pub fn reset_all(&self, kinds: &[CellKind; N], also: impl FnOnce()) {
         // What each shard holds, read between steps: in the waiting phase, since it waits for
         // steps in flight (a reader inside one of them must not wait for this reset).
         let count = || self.read_shards(kinds, [0; N]);

@@ -274,7 +274,7 @@ macro_rules! stats {
                 /// cancelled or counted together. The gauges are reset in the same step, so a
                 /// snapshot sees the whole reset or none of it.
                 pub fn reset(&self) {
-                    self.__cells.reset_all_with(&__KINDS, || {
+                    self.__cells.reset_all(&__KINDS, || {
                         $( <$ty as $crate::group::Field>::reset_stored(&self.$field); )*
                     });
                 }

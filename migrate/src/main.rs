@@ -693,7 +693,7 @@ fn hand_over(channel: &SyncSender<Job>, mut job: Job, mut tick: impl FnMut()) {
 /// `RATE_LIMIT_WINDOW` has passed since the *last update* — after a stall (the process
 /// stopped, the thread descheduled) the next update comes one window after the late one,
 /// never in a burst that catches up. (Adding the window to a fixed schedule ran 5 updates
-/// within 0.74 ms after a 0.6 s stop, each measuring a bandwidth 100× the real one.)
+/// within 0.74 ms after a 0.6 s stop, each measuring more than 100× the real bandwidth.)
 pub struct UpdateTimer {
     last: Instant,
 }
@@ -712,6 +712,13 @@ impl UpdateTimer {
         self.last = now;
         true
     }
+}
+
+/// Milliseconds to send `dirty_bytes` at the bandwidth the last update measured; `None`
+/// while none was measured (no update yet, or nothing sent in its interval).
+fn expected_downtime(dirty_bytes: u64, last: &RateSample) -> Option<f64> {
+    let bandwidth = last.bandwidth_bytes_per_ms;
+    (bandwidth > 0.0).then(|| dirty_bytes as f64 / bandwidth)
 }
 
 /// The migration thread's clock: the 100 ms update, and the progress line.
@@ -886,9 +893,8 @@ fn migrate<S: Stats>(config: &Config, stats: &S, quiet: bool) -> Outcome {
             let logged;
             (logged, dirty_pages) = log.sync(&mut bitmap);
             stats.dirty_sync(dirty_pages * PAGE_SIZE, rate.add(logged, false));
-            let bandwidth = clock.last.bandwidth_bytes_per_ms;
             // No bandwidth measured yet: the downtime is unknown, and not within the limit.
-            let expected = (bandwidth > 0.0).then(|| (dirty_pages * PAGE_SIZE) as f64 / bandwidth);
+            let expected = expected_downtime(dirty_pages * PAGE_SIZE, &clock.last);
             if let Some(expected) = expected {
                 downtime_estimates.record((expected * 1000.0).min(u64::MAX as f64) as u64);
             }
@@ -900,9 +906,8 @@ fn migrate<S: Stats>(config: &Config, stats: &S, quiet: bool) -> Outcome {
         }
 
         // Stop-and-copy: pause the guest, take the last dirty pages, send them unlimited.
-        let bandwidth = clock.last.bandwidth_bytes_per_ms;
         let expected_downtime_ms =
-            (bandwidth > 0.0).then(|| stats.snapshot().dirty_bytes_last_sync as f64 / bandwidth);
+            expected_downtime(stats.snapshot().dirty_bytes_last_sync, &clock.last);
         let downtime_start = Instant::now();
         guest_stop.store(true, Relaxed);
         let guest_dirtied = guest.join().expect("guest panicked");
