@@ -1,93 +1,145 @@
 //! Add throughput of every way to count, side by side, at 1, 2, … cores threads and at 2×
-//! and 4× oversubscription. Throughput is adds per second over all threads.
+//! and 4× oversubscription, through the thread-timed harness (`benches/harness/mod.rs`:
+//! each thread times its own loop; the median of 5 interleaved repeats, with the min–max).
+//! Throughput is adds per second over all threads. Prints Markdown tables and the ratios the
+//! docs quote, computed from this run's medians.
 //!
-//! `cargo bench --bench add` (about 4 minutes); `cargo bench --bench add -- 2-threads` for
-//! one thread count, `cargo bench --bench add -- add-15-counters` for the benchmark of one
-//! thread adding to 15 different counters in turn, `cargo bench --bench add -- add-approx` for
-//! the approximate counter's add and limited add, `cargo bench --bench add -- add-percpu` for
-//! per-CPU against per-thread shards at 2 and 64 threads. The implementations are in
-//! `benches/impls/mod.rs`.
+//! ```text
+//! cargo bench --bench add                    # every group, about 4 minutes on 2 cores
+//! cargo bench --bench add -- add-15-counters # groups by name: add, add-15-counters, add-approx, add-percpu
+//! cargo bench --bench add -- --quick         # CI's short mode: the harness and its checks, no figures
+//! ```
+//!
+//! The implementations are in `benches/impls/mod.rs`.
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use std::time::Duration;
-
+mod harness;
 mod impls;
 
-fn add_throughput(c: &mut Criterion) {
-    for threads in impls::thread_counts() {
-        let mut group = c.benchmark_group(format!("add/{threads}-threads"));
-        group
-            .throughput(Throughput::Elements(threads as u64))
-            .warm_up_time(Duration::from_millis(500))
-            .measurement_time(Duration::from_secs(2))
-            .sample_size(20);
-        for imp in impls::all() {
-            group.bench_function(imp.name(), |b| {
-                b.iter_custom(|iters| impls::timed_run(&*imp, threads, iters))
-            });
-        }
-        group.finish();
-    }
-}
+use harness::{Config, Table};
 
-/// One thread adding to 15 different counters in turn (QEMU's migration fields): how many
-/// cache lines each add touches matters here, not only the lookup.
-fn many_counters(c: &mut Criterion) {
-    for threads in impls::thread_counts() {
-        let mut group = c.benchmark_group(format!("add-15-counters/{threads}-threads"));
-        group
-            .throughput(Throughput::Elements(threads as u64))
-            .warm_up_time(Duration::from_millis(500))
-            .measurement_time(Duration::from_secs(2))
-            .sample_size(20);
-        for imp in impls::many() {
-            group.bench_function(imp.name(), |b| {
-                b.iter_custom(|iters| impls::timed_run(&*imp, threads, iters))
-            });
-        }
-        group.finish();
-    }
-}
+fn main() {
+    let cfg = Config::from_args("add");
+    println!("{}\n", cfg.describe());
+    let cores = harness::cores();
+    let counts = impls::thread_counts();
+    let mut tables = Vec::new();
 
-/// `ApproxCounter::add` and `limited_add` (far from the limit) against `Counter::add` and a
-/// shared `AtomicU64::fetch_update` with a limit, in one run.
-fn limited(c: &mut Criterion) {
-    for threads in impls::thread_counts() {
-        let mut group = c.benchmark_group(format!("add-approx/{threads}-threads"));
-        group
-            .throughput(Throughput::Elements(threads as u64))
-            .warm_up_time(Duration::from_millis(500))
-            .measurement_time(Duration::from_secs(2))
-            .sample_size(20);
-        for imp in impls::limits() {
-            group.bench_function(imp.name(), |b| {
-                b.iter_custom(|iters| impls::timed_run(&*imp, threads, iters))
-            });
+    if cfg.wants("add") {
+        let mut t = Table::new("add", "M adds/s");
+        for &threads in &counts {
+            let imps = impls::all(threads);
+            t.measure(&cfg, threads, &impls::cases(&imps));
         }
-        group.finish();
+        t.print();
+        let two = 2.min(cores);
+        t.ratio(
+            "`Counter::add` / one shared atomic",
+            "shardstat Counter::add",
+            "AtomicU64::fetch_add",
+            two,
+        );
+        t.ratio(
+            "`Counter::add` / hytra",
+            "shardstat Counter::add",
+            "hytra TrAdder",
+            two,
+        );
+        t.ratio(
+            "`Counter::add` / a thread-local `Cell` in memory",
+            "shardstat Counter::add",
+            "thread-local Cell, in memory",
+            two,
+        );
+        t.ratio(
+            "`LocalCounter::add` / a thread-local `Cell` in memory",
+            "shardstat LocalCounter::add",
+            "thread-local Cell, in memory",
+            two,
+        );
+        println!();
+        tables.push(t);
     }
-}
 
-/// Per-CPU against per-thread shards, at 1 thread (the add's own cost, uncontended), at one
-/// thread per core, and at 64 threads on this machine's CPUs (oversubscribed: threads are
-/// preempted in the middle of their adds).
-fn per_cpu(c: &mut Criterion) {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    for threads in [1, cores, 64] {
-        let mut group = c.benchmark_group(format!("add-percpu/{threads}-threads"));
-        group
-            .throughput(Throughput::Elements(threads as u64))
-            .warm_up_time(Duration::from_millis(500))
-            .measurement_time(Duration::from_secs(2))
-            .sample_size(20);
-        for imp in impls::per_cpu() {
-            group.bench_function(imp.name(), |b| {
-                b.iter_custom(|iters| impls::timed_run(&*imp, threads, iters))
-            });
+    if cfg.wants("add-15-counters") {
+        let mut t = Table::new("add-15-counters", "M adds/s");
+        for &threads in &counts {
+            let imps = impls::many();
+            t.measure(&cfg, threads, &impls::cases(&imps));
         }
-        group.finish();
+        t.print();
+        let two = 2.min(cores);
+        t.ratio(
+            "15 `Counter`s / 15 shared atomics",
+            "shardstat 15 Counters",
+            "15 AtomicU64s, fetch_add",
+            two,
+        );
+        t.ratio(
+            "15 `Counter`s / 15 thread-local `Cell`s",
+            "shardstat 15 Counters",
+            "15 thread-local Cells, in memory",
+            two,
+        );
+        println!();
+        tables.push(t);
     }
-}
 
-criterion_group!(benches, add_throughput, many_counters, limited, per_cpu);
-criterion_main!(benches);
+    if cfg.wants("add-approx") {
+        let mut t = Table::new("add-approx", "M adds/s");
+        for &threads in &counts {
+            let imps = impls::limits();
+            t.measure(&cfg, threads, &impls::cases(&imps));
+        }
+        t.print();
+        let two = 2.min(cores);
+        t.ratio(
+            "`ApproxCounter::add` / `Counter::add`",
+            "shardstat ApproxCounter::add",
+            "shardstat Counter::add",
+            two,
+        );
+        t.ratio(
+            "`limited_add` / `Counter::add`",
+            "shardstat ApproxCounter::limited_add",
+            "shardstat Counter::add",
+            two,
+        );
+        t.ratio(
+            "`limited_add` / a shared atomic's `fetch_update` with the limit",
+            "shardstat ApproxCounter::limited_add",
+            "AtomicU64::fetch_update (limit)",
+            two,
+        );
+        println!();
+        tables.push(t);
+    }
+
+    if cfg.wants("add-percpu") {
+        let mut counts = vec![1, cores, 64];
+        counts.dedup();
+        let mut t = Table::new("add-percpu", "M adds/s");
+        for &threads in &counts {
+            let imps = impls::per_cpu();
+            t.measure(&cfg, threads, &impls::cases(&imps));
+        }
+        t.print();
+        for threads in [cores, 64] {
+            t.ratio(
+                "per-CPU / per-thread",
+                "shardstat percpu::Counter::add",
+                "shardstat Counter::add",
+                threads,
+            );
+            t.ratio(
+                "per-CPU / one shared atomic",
+                "shardstat percpu::Counter::add",
+                "AtomicU64::fetch_add",
+                threads,
+            );
+        }
+        println!();
+        tables.push(t);
+    }
+
+    harness::finish(&cfg, &tables);
+}

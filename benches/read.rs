@@ -14,7 +14,11 @@
 //! `rate_check/32-senders/…`: `MigrationStats::rate_limit_exceeded` at four points of a
 //! window, with 32 senders' shards present.
 //!
-//! `cargo bench --bench read`.
+//! `histogram-snapshot/…`: `Histogram::snapshot` and four quantiles with 1–64 threads'
+//! shards present.
+//!
+//! `cargo bench --bench read`; `.ci/criterion-table.py read` prints the tables (criterion's
+//! median of its samples, with their min–max).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use shardstat::migration::MigrationStats;
@@ -185,5 +189,48 @@ fn rate_check_cost(c: &mut Criterion) {
 
 // The rate check first: its bound counts every shard that ever had a copy of the chunk, and
 // `read_cost` starts up to 256 threads.
-criterion_group!(benches, rate_check_cost, read_cost);
+/// A pseudo-random latency in ns between ~1 µs and ~1 ms (as `benches/histogram.rs` records).
+fn latency(i: u64) -> u64 {
+    let x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    1_000 + (x >> 44) % 1_000_000
+}
+
+/// `snapshot()` and four quantiles with `threads` threads' shards present (they recorded
+/// 10,000 values each, then wait parked).
+fn histogram_snapshot(c: &mut Criterion) {
+    let mut group = c.benchmark_group("histogram-snapshot");
+    group
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20);
+    for threads in [1usize, 2, 8, 64] {
+        let h = shardstat::Histogram::new();
+        let (ready, release) = (Barrier::new(threads + 1), Barrier::new(threads + 1));
+        std::thread::scope(|s| {
+            for t in 0..threads as u64 {
+                let (h, ready, release) = (&h, &ready, &release);
+                s.spawn(move || {
+                    (0..10_000).for_each(|i| h.record(latency(t * 10_000 + i)));
+                    ready.wait();
+                    release.wait();
+                });
+            }
+            ready.wait();
+            group.bench_with_input(
+                BenchmarkId::new("snapshot + p50/p90/p99/p999", threads),
+                &h,
+                |b, h| {
+                    b.iter(|| {
+                        let snap = black_box(h).snapshot();
+                        (snap.p50(), snap.p90(), snap.p99(), snap.p999())
+                    })
+                },
+            );
+            release.wait();
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, rate_check_cost, read_cost, histogram_snapshot);
 criterion_main!(benches);

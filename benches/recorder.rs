@@ -8,15 +8,18 @@
 //! - **handle**: the `metrics::Counter` fetched once per thread, then `increment(1)`.
 //!
 //! Every thread uses its recorder through `metrics::with_local_recorder`, so the three run in
-//! one process. Throughput is increments per second over all threads.
+//! one process. Throughput is increments per second over all threads, through the
+//! thread-timed harness (`benches/harness/mod.rs`: the median of 5 interleaved repeats, with
+//! the min–max); the ratios the docs quote are printed from this run's medians.
 //!
-//! `cargo bench --features metrics --bench recorder`.
+//! `cargo bench --features metrics --bench recorder` (about a minute on 2 cores).
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+mod harness;
+
+use harness::{Case, Config, Table};
 use metrics::{Key, Metadata, Recorder};
 use std::hint::black_box;
-use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 /// `metrics-util`'s registry with atomic storage, as a recorder (the minimal exporter).
 struct AtomicRegistry(metrics_util::registry::Registry<Key, metrics_util::registry::AtomicStorage>);
@@ -57,71 +60,62 @@ impl Recorder for AtomicRegistry {
     }
 }
 
-/// Runs `per_thread` increments on each of `threads` threads with `recorder` installed
-/// locally, from a common start line; returns the time until the last thread finished.
-fn timed<R: Recorder + Sync>(
-    recorder: &R,
-    threads: usize,
-    per_thread: u64,
-    cached: bool,
-) -> Duration {
-    let start_line = Barrier::new(threads + 1);
-    std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    metrics::with_local_recorder(recorder, || {
-                        let handle = metrics::counter!("requests", "route" => "/a");
-                        start_line.wait();
-                        if cached {
-                            for _ in 0..per_thread {
-                                handle.increment(black_box(1));
-                            }
-                        } else {
-                            for _ in 0..per_thread {
-                                metrics::counter!("requests", "route" => "/a")
-                                    .increment(black_box(1));
-                            }
-                        }
-                    })
-                })
-            })
-            .collect();
-        start_line.wait();
-        let start = Instant::now();
-        for w in workers {
-            w.join().unwrap();
+/// `n` increments on the calling thread with `recorder` installed locally: through the macro
+/// on every call, or through a handle fetched once.
+fn increments<R: Recorder + Sync>(recorder: &R, n: u64, cached: bool) {
+    metrics::with_local_recorder(recorder, || {
+        if cached {
+            let handle = metrics::counter!("requests", "route" => "/a");
+            for _ in 0..n {
+                handle.increment(black_box(1));
+            }
+        } else {
+            for _ in 0..n {
+                metrics::counter!("requests", "route" => "/a").increment(black_box(1));
+            }
         }
-        start.elapsed()
     })
 }
 
-fn recorders(c: &mut Criterion) {
+fn main() {
+    let cfg = Config::from_args("recorder");
+    println!("{}\n", cfg.describe());
     let shardstat = shardstat::metrics::ShardstatRecorder::new();
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let atomic = AtomicRegistry(metrics_util::registry::Registry::atomic());
+    let mut tables = Vec::new();
     for path in ["macro", "handle"] {
-        for threads in [1usize, 2, 4] {
-            let mut group = c.benchmark_group(format!("recorder-{path}/{threads}-threads"));
-            group
-                .throughput(Throughput::Elements(threads as u64))
-                .warm_up_time(Duration::from_millis(300))
-                .measurement_time(Duration::from_secs(1))
-                .sample_size(20);
-            let cached = path == "handle";
-            group.bench_function("shardstat ShardstatRecorder", |b| {
-                b.iter_custom(|iters| timed(&shardstat, threads, iters, cached))
-            });
-            group.bench_function("metrics-exporter-prometheus", |b| {
-                b.iter_custom(|iters| timed(&prometheus, threads, iters, cached))
-            });
-            group.bench_function("metrics-util Registry (atomic)", |b| {
-                b.iter_custom(|iters| timed(&atomic, threads, iters, cached))
-            });
-            group.finish();
+        let group = format!("recorder-{path}");
+        if !cfg.wants(&group) {
+            continue;
         }
+        let cached = path == "handle";
+        let mut t = Table::new(&group, "M increments/s");
+        for threads in [1usize, 2, 4] {
+            let cases = [
+                Case::new("shardstat ShardstatRecorder", |_, n| {
+                    increments(&shardstat, n, cached)
+                }),
+                Case::new("metrics-exporter-prometheus", |_, n| {
+                    increments(&prometheus, n, cached)
+                }),
+                Case::new("metrics-util Registry (atomic)", |_, n| {
+                    increments(&atomic, n, cached)
+                }),
+            ];
+            t.measure(&cfg, threads, &cases);
+        }
+        t.print();
+        for threads in [1, 2] {
+            t.ratio(
+                "shardstat / metrics-exporter-prometheus",
+                "shardstat ShardstatRecorder",
+                "metrics-exporter-prometheus",
+                threads,
+            );
+        }
+        println!();
+        tables.push(t);
     }
+    harness::finish(&cfg, &tables);
 }
-
-criterion_group!(benches, recorders);
-criterion_main!(benches);

@@ -1,114 +1,58 @@
-//! A quick thread sweep, no criterion needed: adds per second for every way to count, at
-//! 1, 2, … cores threads and at 2× and 4× oversubscription. Prints a table and writes an SVG
-//! chart.
+//! A thread sweep of every way to count that adds: adds per second at 1, 2, … cores threads
+//! and at 2× and 4× oversubscription. Prints a table and writes an SVG chart.
 //!
 //! ```text
-//! cargo run --release --example contention                    # ~1 minute on 2 cores
-//! cargo run --release --example contention -- --ms 100 --out chart.svg
+//! cargo run --release --example contention                    # ~1.5 minutes on 2 cores
+//! cargo run --release --example contention -- --out chart.svg
+//! cargo run --release --example contention -- --quick         # CI: the harness, no figures
 //! ```
 //!
-//! Each cell is the best of 3 runs of `--ms` milliseconds (default 300), in millions of adds
-//! per second over all threads. The implementations are in `benches/impls/mod.rs`, shared
-//! with the criterion benchmarks (`cargo bench --bench add`).
+//! Every point is measured by the thread-timed harness that `cargo bench --bench add` uses
+//! (`benches/harness/mod.rs`): each thread times its own loop, ~100 ms of work per thread per
+//! sample (`--ms`), and a point is the **median** of 5 interleaved repeats (`--repeats`),
+//! drawn with a bar from the slowest to the fastest repeat. A run that fails the harness's
+//! sanity check (more throughput with more threads than cores) draws no chart and exits 1.
+//! The implementations are in `benches/impls/mod.rs`.
 
 use plotters::prelude::*;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+#[path = "../benches/harness/mod.rs"]
+mod harness;
 #[path = "../benches/impls/mod.rs"]
 mod impls;
 
-fn usage(problem: &str) -> ! {
-    eprintln!("contention: {problem}");
-    eprintln!("usage: cargo run --release --example contention -- [--ms MILLIS] [--out FILE.svg]");
-    std::process::exit(2);
-}
-
-/// Adds per second of `imp` on `threads` threads, measured for about `budget`.
-fn measure(imp: &dyn impls::Impl, threads: usize, budget: Duration) -> f64 {
-    // Calibrate: grow the per-thread count until one run takes at least a tenth of the budget.
-    let mut per_thread = 10_000u64;
-    let mut took = impls::timed_run(imp, threads, per_thread);
-    while took < budget / 10 {
-        per_thread *= 4;
-        took = impls::timed_run(imp, threads, per_thread);
-    }
-    let per_thread =
-        (per_thread as f64 * budget.as_secs_f64() / took.as_secs_f64()).max(1.0) as u64;
-    (0..3)
-        .map(|_| {
-            let t = impls::timed_run(imp, threads, per_thread);
-            (threads as u64 * per_thread) as f64 / t.as_secs_f64()
-        })
-        .fold(0.0, f64::max)
-}
+use harness::{Config, Table};
 
 fn main() {
-    let mut budget = Duration::from_millis(300);
-    let mut out = String::from("target/contention.svg");
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        match flag.as_str() {
-            "--ms" => {
-                let v = args.next().unwrap_or_else(|| usage("--ms needs a value"));
-                match v.parse::<u64>() {
-                    Ok(ms) if ms > 0 => budget = Duration::from_millis(ms),
-                    _ => usage(&format!("--ms must be a whole number above 0, not {v:?}")),
-                }
-            }
-            "--out" => {
-                out = args
-                    .next()
-                    .unwrap_or_else(|| usage("--out needs a file name"))
-            }
-            "-h" | "--help" => usage("a thread sweep of every counter implementation"),
-            other => usage(&format!("unknown option {other:?}")),
-        }
-    }
-
-    let counts = impls::thread_counts();
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    println!(
-        "M adds/s over all threads ({cores} cores; best of 3 runs of {} ms)\n",
-        budget.as_millis()
-    );
-    print!("{:<34}", "threads");
-    for t in &counts {
-        print!("{t:>10}");
-    }
-    println!();
-
+    let (cfg, extra) = Config::from_args_with("contention", &["--out"]);
+    let out = extra
+        .into_iter()
+        .find(|(f, _)| f == "--out")
+        .map_or_else(|| String::from("target/contention.svg"), |(_, v)| v);
+    let cores = harness::cores();
+    println!("{}\n", cfg.describe());
     let started = Instant::now();
-    let mut rows: Vec<(&'static str, Vec<f64>)> = Vec::new();
-    for imp in impls::all() {
-        print!("{:<34}", imp.name());
-        let mut row = Vec::new();
-        for &threads in &counts {
-            let rate = measure(&*imp, threads, budget) / 1e6;
-            print!("{rate:>10.1}");
-            use std::io::Write;
-            let _ = std::io::stdout().flush();
-            row.push(rate);
-        }
-        println!();
-        rows.push((imp.name(), row));
+    let mut table = Table::new("add", "M adds/s");
+    for threads in impls::thread_counts() {
+        let imps = impls::all(threads);
+        table.measure(&cfg, threads, &impls::cases(&imps));
     }
-
-    let col = |name: &str, threads: usize| {
-        let i = counts.iter().position(|&t| t == threads)?;
-        rows.iter().find(|(n, _)| *n == name).map(|(_, r)| r[i])
-    };
-    if let (Some(atomic), Some(ours)) = (
-        col("AtomicU64::fetch_add", cores.min(2)),
-        col("shardstat Counter::add", cores.min(2)),
-    ) {
-        println!(
-            "\nat {} threads, shardstat Counter::add does {:.1}x the adds of one shared AtomicU64",
-            cores.min(2),
-            ours / atomic
-        );
+    table.print();
+    let two = 2.min(cores);
+    table.ratio(
+        "`Counter::add` / one shared atomic",
+        "shardstat Counter::add",
+        "AtomicU64::fetch_add",
+        two,
+    );
+    let violations = table.oversubscription_violations();
+    if !violations.is_empty() && !cfg.quick {
+        println!("SANITY CHECK FAILED — no chart drawn:");
+        violations.iter().for_each(|v| println!("  {v}"));
+        std::process::exit(1);
     }
-
-    match draw(&out, &counts, &rows) {
+    match draw(&out, &table, &cfg) {
         Ok(()) => println!(
             "chart: {out}  ({:.0} s in all)",
             started.elapsed().as_secs_f64()
@@ -118,34 +62,30 @@ fn main() {
             std::process::exit(1);
         }
     }
+    harness::finish(&cfg, std::slice::from_ref(&table));
 }
 
-/// A log-scale line chart: one line per implementation, threads on x. shardstat's lines are
-/// thick and in strong colours, the peers' thin and muted; the legend sits in its own panel
-/// right of the plot, with each implementation's ratio to the shared atomic at 2 threads.
-fn draw(
-    path: &str,
-    counts: &[usize],
-    rows: &[(&'static str, Vec<f64>)],
-) -> Result<(), Box<dyn std::error::Error>> {
+/// A log-scale line chart: one line per implementation through its medians, threads on x,
+/// and at each point a bar from the slowest to the fastest repeat. shardstat's lines are thick
+/// and in strong colours, the peers' thin and muted; the legend sits in its own panel right of
+/// the plot, with each implementation's median at 2 threads, the min–max of its repeats, and
+/// its ratio to the shared atomic's median at 2 threads (all from this run).
+fn draw(path: &str, table: &Table, cfg: &Config) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(dir) = std::path::Path::new(path).parent() {
         if !dir.as_os_str().is_empty() {
             std::fs::create_dir_all(dir)?;
         }
     }
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let root = SVGBackend::new(path, (1280, 720)).into_drawing_area();
+    let cores = harness::cores();
+    let counts = &table.counts;
+    let m = |v: f64| v / 1e6;
+    let root = SVGBackend::new(path, (1280, 760)).into_drawing_area();
     root.fill(&WHITE)?;
-    let (plot, legend) = root.split_horizontally(800);
-    let max = rows
-        .iter()
-        .flat_map(|(_, r)| r.iter().copied())
-        .fold(1.0, f64::max);
-    let min = rows
-        .iter()
-        .flat_map(|(_, r)| r.iter().copied())
-        .fold(f64::MAX, f64::min)
-        .max(0.1);
+    let (top, foot) = root.split_vertically(720);
+    let (plot, legend) = top.split_horizontally(800);
+    let all = table.rows.iter().flat_map(|(_, r)| r.iter());
+    let max = all.clone().map(|s| m(s.max)).fold(1.0, f64::max);
+    let min = all.map(|s| m(s.min)).fold(f64::MAX, f64::min).max(0.1);
     let mut chart = ChartBuilder::on(&plot)
         .caption(
             format!("adds per second over all threads ({cores} cores; log scale)"),
@@ -165,7 +105,7 @@ fn draw(
         } else {
             "threads".to_string()
         })
-        .y_desc("millions of adds per second")
+        .y_desc("millions of adds per second (median; bar: min–max)")
         .y_label_formatter(&|v| format!("{v:.0}"))
         .label_style(("sans-serif", 16))
         .axis_desc_style(("sans-serif", 17))
@@ -189,49 +129,53 @@ fn draw(
         RGBColor(60, 60, 60),
         RGBColor(200, 170, 120),
     ];
-    let two = counts.iter().position(|&t| t == 2.min(cores)).unwrap_or(0);
-    let atomic_at_two = rows
-        .iter()
-        .find(|(n, _)| *n == "AtomicU64::fetch_add")
-        .map(|(_, r)| r[two]);
-    let (mut s, mut m) = (0, 0);
+    let two = 2.min(cores);
+    let col = counts.iter().position(|&t| t == two).unwrap_or(0);
+    let atomic = table.get("AtomicU64::fetch_add", two).map(|s| m(s.median));
+    let (mut s, mut k) = (0, 0);
     let mut entries = Vec::new();
-    for (name, row) in rows {
+    for (name, row) in &table.rows {
         let ours = name.starts_with("shardstat");
         let (color, width) = if ours {
             s += 1;
             (strong[(s - 1) % strong.len()], 5)
         } else {
-            m += 1;
-            (muted[(m - 1) % muted.len()], 2)
+            k += 1;
+            (muted[(k - 1) % muted.len()], 2)
         };
         chart.draw_series(LineSeries::new(
-            row.iter().enumerate().map(|(i, &v)| (i, v.max(min))),
+            row.iter().enumerate().map(|(i, st)| (i, m(st.median))),
             color.stroke_width(width),
         ))?;
+        chart.draw_series(row.iter().enumerate().map(|(i, st)| {
+            PathElement::new(vec![(i, m(st.min)), (i, m(st.max))], color.stroke_width(2))
+        }))?;
         if ours {
             chart.draw_series(
                 row.iter()
                     .enumerate()
-                    .map(|(i, &v)| Circle::new((i, v.max(min)), 5, color.filled())),
+                    .map(|(i, st)| Circle::new((i, m(st.median)), 5, color.filled())),
             )?;
         }
-        let ratio = atomic_at_two.map(|a| row[two] / a);
-        entries.push((*name, color, width, ours, row[two], ratio));
+        let st = &row[col];
+        let ratio = atomic.map(|a| m(st.median) / a);
+        entries.push((name.clone(), color, width, ours, st.clone(), ratio));
     }
 
-    // The legend panel: best at 2 threads first, with the ratio to the shared atomic.
-    entries.sort_by(|a, b| b.4.total_cmp(&a.4));
+    // The legend panel: highest median at 2 threads first.
+    entries.sort_by(|a, b| b.4.median.total_cmp(&a.4.median));
     legend.draw(&Text::new(
-        format!(
-            "at {} threads: M adds/s, and × one shared AtomicU64",
-            2.min(cores)
-        ),
-        (10, 30),
+        format!("at {two} threads: median M adds/s (min–max),"),
+        (10, 22),
         ("sans-serif", 17).into_font().style(FontStyle::Bold),
     ))?;
-    for (k, (name, color, width, ours, rate, ratio)) in entries.iter().enumerate() {
-        let y = 64 + 44 * k as i32;
+    legend.draw(&Text::new(
+        "and × the shared AtomicU64's median".to_string(),
+        (10, 42),
+        ("sans-serif", 17).into_font().style(FontStyle::Bold),
+    ))?;
+    for (i, (name, color, width, ours, st, ratio)) in entries.iter().enumerate() {
+        let y = 80 + 52 * i as i32;
         legend.draw(&PathElement::new(
             vec![(10, y), (46, y)],
             color.stroke_width(*width),
@@ -241,10 +185,16 @@ fn draw(
         } else {
             ("sans-serif", 17).into_font()
         };
-        legend.draw(&Text::new(name.to_string(), (56, y - 10), style.clone()))?;
+        legend.draw(&Text::new(name.clone(), (56, y - 10), style))?;
+        let range = format!(
+            "{} ({}–{})",
+            harness::fmt(m(st.median)),
+            harness::fmt(m(st.min)),
+            harness::fmt(m(st.max))
+        );
         let figures = match ratio {
-            Some(r) => format!("{rate:.0} M/s, {r:.1}×"),
-            None => format!("{rate:.0} M/s"),
+            Some(r) => format!("{range}, {r:.1}×"),
+            None => range,
         };
         legend.draw(&Text::new(
             figures,
@@ -252,6 +202,14 @@ fn draw(
             ("sans-serif", 15).into_font().color(&RGBColor(70, 70, 70)),
         ))?;
     }
+    foot.draw(&Text::new(
+        format!(
+            "cargo run --release --example contention: {}",
+            cfg.describe()
+        ),
+        (16, 12),
+        ("sans-serif", 14).into_font().color(&RGBColor(70, 70, 70)),
+    ))?;
     root.present()?;
     Ok(())
 }

@@ -8,6 +8,8 @@
 //! valgrind --tool=callgrind --toggle-collect=measured_loop target/release/examples/instructions "hytra TrAdder"
 //! ```
 
+#[path = "../benches/harness/mod.rs"]
+mod harness;
 #[path = "../benches/impls/mod.rs"]
 mod impls;
 
@@ -20,7 +22,7 @@ pub fn measured_loop(imp: &dyn impls::Impl, n: u64) {
 
 fn main() {
     let name = std::env::args().nth(1).unwrap_or_default();
-    let mut all = impls::all();
+    let mut all = impls::all(1);
     all.extend(impls::many());
     let Some(imp) = all.iter().find(|i| i.name() == name) else {
         eprintln!("instructions: name one of:");

@@ -1,5 +1,6 @@
 //! Every way to count that the benchmarks compare, behind one interface, shared by
-//! `benches/add.rs` and `examples/contention.rs` (which includes this file with `#[path]`).
+//! `benches/add.rs`, `examples/contention.rs` and `examples/instructions.rs` (which include
+//! this file with `#[path]`). Each peer is configured as its own docs and benchmarks do.
 //!
 //! Each implementation runs its own add loop on each thread (`run`), so that a handle-based
 //! one can find its shard once per thread, as its users would. Every loop adds
@@ -71,8 +72,10 @@ impl Impl for Locked {
 }
 
 /// Java's `LongAdder` in miniature: padded cells, a per-thread probe, a CAS per add, and a
-/// new probe after a failed CAS (Striped64's rehash). Cells: the next power of two at or
-/// above twice the cores.
+/// new probe after a failed CAS (Striped64's rehash). Cells: as many as Striped64 grows to,
+/// the number of CPUs rounded up to a power of two. Each thread's first probe is its own
+/// pseudo-random number (Striped64 takes it from `ThreadLocalRandom`): a thread counter
+/// through SplitMix64.
 pub struct StripedCas {
     cells: Vec<crossbeam_utils::CachePadded<AtomicU64>>,
 }
@@ -80,13 +83,21 @@ impl Default for StripedCas {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         StripedCas {
-            cells: (0..(2 * cores).next_power_of_two())
+            cells: (0..cores.next_power_of_two())
                 .map(|_| Default::default())
                 .collect(),
         }
     }
 }
 thread_local!(static PROBE: Cell<u64> = const { Cell::new(0) });
+static PROBE_SEEDS: AtomicU64 = AtomicU64::new(0);
+/// SplitMix64's finaliser: a different, well-mixed probe for each seed.
+fn splitmix64(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
 impl Impl for StripedCas {
     fn name(&self) -> &'static str {
         "striped CAS (LongAdder)"
@@ -95,8 +106,7 @@ impl Impl for StripedCas {
         let mask = self.cells.len() as u64 - 1;
         let mut probe = PROBE.with(|p| {
             if p.get() == 0 {
-                let seed = p as *const _ as u64;
-                p.set(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+                p.set(splitmix64(PROBE_SEEDS.fetch_add(1, Ordering::Relaxed)) | 1);
             }
             p.get()
         });
@@ -144,12 +154,14 @@ impl Impl for Hytra {
     }
 }
 
-/// fast-counter's `ConcurrentCounter`: thread index modulo a fixed cell count, `fetch_add`.
+/// fast-counter's `ConcurrentCounter`: a process-wide thread number modulo the cell count,
+/// `fetch_add` on a padded cell. Made with `ConcurrentCounter::new(threads)` for the run's
+/// thread count (rounded up to a power of two), as fast-counter's own benchmark does.
 pub struct FastCounter(fast_counter::ConcurrentCounter);
-impl Default for FastCounter {
-    fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        FastCounter(fast_counter::ConcurrentCounter::new(cores))
+impl FastCounter {
+    /// A counter with a cell per thread of the run.
+    pub fn new(threads: usize) -> Self {
+        FastCounter(fast_counter::ConcurrentCounter::new(threads))
     }
 }
 impl Impl for FastCounter {
@@ -166,7 +178,8 @@ impl Impl for FastCounter {
     }
 }
 
-/// contatori's `Monotone`: 64 fixed padded slots, `fetch_add` on the thread's slot.
+/// contatori's `Monotone`: 128 fixed padded slots in 0.7 (`NUM_COMPONENTS`; its docs still
+/// say 64), `fetch_add` on the slot of the thread's number modulo 128.
 #[derive(Default)]
 pub struct Contatori(contatori::counters::monotone::Monotone);
 impl Impl for Contatori {
@@ -318,25 +331,6 @@ impl Impl for ShardGroupField {
     }
     fn total(&self) -> u64 {
         self.0.normal_pages().get()
-    }
-}
-
-/// shardstat `Max::record` of a cycling value: a new maximum only on a thread's first 1,024
-/// records, after that two loads and a compare.
-#[derive(Default)]
-pub struct ShardMax(shardstat::Max, AtomicU64);
-impl Impl for ShardMax {
-    fn name(&self) -> &'static str {
-        "shardstat Max::record"
-    }
-    fn run(&self, n: u64) {
-        for i in 0..n {
-            self.0.record(black_box(i & 1023));
-        }
-        self.1.fetch_add(n, Ordering::Relaxed);
-    }
-    fn total(&self) -> u64 {
-        self.1.load(Ordering::Relaxed)
     }
 }
 
@@ -519,19 +513,18 @@ pub fn per_cpu() -> Vec<Box<dyn Impl>> {
     ]
 }
 
-/// Every implementation, freshly made, in table order.
-pub fn all() -> Vec<Box<dyn Impl>> {
+/// Every implementation, freshly made for a run on `threads` threads, in table order.
+pub fn all(threads: usize) -> Vec<Box<dyn Impl>> {
     vec![
         Box::<SharedAtomic>::default(),
         Box::<Locked>::default(),
         Box::<StripedCas>::default(),
-        Box::<FastCounter>::default(),
+        Box::new(FastCounter::new(threads)),
         Box::<Contatori>::default(),
         Box::<Hytra>::default(),
         Box::<ShardCounter>::default(),
         Box::<ShardPerCpu>::default(),
         Box::<ShardGroupField>::default(),
-        Box::<ShardMax>::default(),
         Box::<ShardLocal>::default(),
         Box::<PlainTlsMemory>::default(),
         Box::<PlainTlsRegister>::default(),
@@ -550,24 +543,14 @@ pub fn thread_counts() -> Vec<usize> {
     counts
 }
 
-/// Runs `imp` on `threads` threads, `per_thread` adds each, from a common start line, and
-/// returns the time from the start until the last thread finished.
-pub fn timed_run(imp: &dyn Impl, threads: usize, per_thread: u64) -> std::time::Duration {
-    let start_line = std::sync::Barrier::new(threads + 1);
-    std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    start_line.wait();
-                    imp.run(per_thread);
-                })
-            })
-            .collect();
-        start_line.wait();
-        let start = std::time::Instant::now();
-        for w in workers {
-            w.join().unwrap();
-        }
-        start.elapsed()
-    })
+/// The harness's cases for `impls`: each runs the implementation's own loop, and its total is
+/// checked against the adds the harness ran.
+pub fn cases(impls: &[Box<dyn Impl>]) -> Vec<super::harness::Case<'_>> {
+    impls
+        .iter()
+        .map(|imp| {
+            super::harness::Case::new(imp.name(), move |_, n| imp.run(n))
+                .with_total(move || imp.total())
+        })
+        .collect()
 }
