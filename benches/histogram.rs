@@ -51,7 +51,8 @@ fn main() {
                 }),
                 Case::new("prometheus-client Histogram::observe", |t, n| {
                     records(t, n, |v| prom.observe(v as f64))
-                }),
+                })
+                .shared(true),
                 // An exporter's scrape drains the bucket; here every thread drains what it
                 // pushed at the end of its loop's time (outside it would grow without bound).
                 Case::new("metrics-util AtomicBucket::push", |t, n| {
@@ -59,7 +60,8 @@ fn main() {
                     if t == 0 {
                         bucket.clear();
                     }
-                }),
+                })
+                .shared(true),
                 Case::new("shardstat Counter::add", |t, n| {
                     records(t, n, |v| counter.add(v))
                 }),

@@ -93,15 +93,21 @@ fn main() {
         let mut t = Table::new(&group, "M increments/s");
         for threads in [1usize, 2, 4] {
             let cases = [
+                // Through the macro, every recorder writes the registry shard's lock word and
+                // the cell's reference count; through a handle, the peers write one shared
+                // atomic and shardstat its own shard.
                 Case::new("shardstat ShardstatRecorder", |_, n| {
                     increments(&shardstat, n, cached)
-                }),
+                })
+                .shared(!cached),
                 Case::new("metrics-exporter-prometheus", |_, n| {
                     increments(&prometheus, n, cached)
-                }),
+                })
+                .shared(true),
                 Case::new("metrics-util Registry (atomic)", |_, n| {
                     increments(&atomic, n, cached)
-                }),
+                })
+                .shared(true),
             ];
             t.measure(&cfg, threads, &cases);
         }

@@ -11,7 +11,8 @@
 //! (`benches/harness/mod.rs`): each thread times its own loop, ~100 ms of work per thread per
 //! sample (`--ms`), and a point is the **median** of 5 interleaved repeats (`--repeats`),
 //! drawn with a bar from the slowest to the fastest repeat. A run that fails the harness's
-//! sanity check (more throughput with more threads than cores) draws no chart and exits 1.
+//! sanity check (more throughput with more threads than cores, where each thread works on its
+//! own memory) draws no chart and exits 1.
 //! The implementations are in `benches/impls/mod.rs`.
 
 use plotters::prelude::*;
@@ -46,7 +47,7 @@ fn main() {
         "AtomicU64::fetch_add",
         two,
     );
-    let violations = table.oversubscription_violations();
+    let (violations, _) = table.oversubscription_violations();
     if !violations.is_empty() && !cfg.quick {
         println!("SANITY CHECK FAILED — no chart drawn:");
         violations.iter().for_each(|v| println!("  {v}"));

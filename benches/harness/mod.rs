@@ -18,11 +18,13 @@
 //!   (operations over all threads divided by the interval), printed with the **min–max** of
 //!   the repeats. Every ratio the benchmarks print is computed here, from the same run's
 //!   medians.
-//! - **A sanity check.** With more threads than cores, nothing can do more work than with one
-//!   thread per core: a case whose median at N > cores threads is above its best repeat at
-//!   `cores` threads by more than the noise (the spread of those repeats, and at least a fifth:
-//!   `Table::oversubscription_violations` says why) is reported, and the run ends with exit status 1 (in `--quick` mode it is
-//!   only reported): such a run is not to be published.
+//! - **A sanity check.** With more threads than cores, work on a thread's own memory cannot
+//!   go faster than with one thread per core: a case whose median at N > cores threads is
+//!   above its best repeat at `cores` threads by more than the noise (the spread of those
+//!   repeats, and at least a tenth) is reported, and the run ends with exit status 1 (in
+//!   `--quick` mode it is only reported): such a run is not to be published. Cases bound by
+//!   one shared line or lock can legitimately do more when oversubscribed; theirs are notes
+//!   (`Table::oversubscription_violations` says why).
 //! - **Nothing lost.** A case that can say its total is checked against the operations the
 //!   harness ran, after every repeat.
 //! - **Checked itself.** `--quick` (CI's short mode) first runs `self_test`: the sanity check
@@ -212,6 +214,7 @@ pub struct Case<'a> {
     pub name: String,
     run: Run<'a>,
     total: Option<Box<dyn Fn() -> u64 + 'a>>,
+    shared: bool,
 }
 
 impl<'a> Case<'a> {
@@ -221,7 +224,16 @@ impl<'a> Case<'a> {
             name: name.into(),
             run: Box::new(run),
             total: None,
+            shared: false,
         }
+    }
+
+    /// Marks the case as bound by one line or lock that every thread writes (a shared
+    /// atomic, a mutex, a registry's lock word): the sanity check only reports it (see
+    /// `Table::oversubscription_violations`).
+    pub fn shared(mut self, shared: bool) -> Case<'a> {
+        self.shared = shared;
+        self
     }
 
     /// The case's running total, which the harness checks against the operations it ran.
@@ -337,6 +349,8 @@ pub struct Table {
     pub counts: Vec<usize>,
     /// Each case's name and its statistics per thread count (ops/s).
     pub rows: Vec<(String, Vec<Stats>)>,
+    /// The cases marked `Case::shared`.
+    pub shared: Vec<String>,
 }
 
 impl Table {
@@ -347,6 +361,7 @@ impl Table {
             unit: unit.to_string(),
             counts: Vec::new(),
             rows: Vec::new(),
+            shared: Vec::new(),
         }
     }
 
@@ -356,6 +371,9 @@ impl Table {
         let col = self.counts.len();
         self.counts.push(threads);
         for (case, s) in cases.iter().zip(measure(cfg, threads, cases)) {
+            if case.shared && !self.shared.contains(&case.name) {
+                self.shared.push(case.name.clone());
+            }
             match self.rows.iter_mut().find(|(n, _)| *n == case.name) {
                 Some((_, row)) => row.push(s),
                 None => self.rows.push((case.name.clone(), vec![s])),
@@ -429,46 +447,60 @@ impl Table {
     }
 
     /// The sanity check: every case whose median at more threads than cores is above its
-    /// best repeat at `cores` threads by more than the noise: the larger of the spread (max −
-    /// min) of the repeats at `cores` threads and a fifth of their median. Only the reference
+    /// best repeat at `cores` threads by more than the noise, the larger of the spread (max −
+    /// min) of the repeats at `cores` threads and a tenth of their median. Only the reference
     /// column's spread counts: a noisy oversubscribed column must not excuse itself (the
-    /// artifact this check is for came with a wide spread). The fifth is the noise a run's
-    /// repeats, seconds apart, do not show: cases bound by one shared cache line (a shared
-    /// atomic, a registry's lock word, a mutex) moved more than that between runs minutes
-    /// apart, and ran 10–17% faster with more threads than cores in the same run (how the
-    /// two cores trade the line changes when threads are preempted). Per-thread work, which
-    /// the check is for, cannot do that; the artifacts were 35% to 140%. Returns one line per
-    /// violation.
-    pub fn oversubscription_violations(&self) -> Vec<String> {
+    /// artifact this check is for came with a wide spread); the tenth is what a run's repeats,
+    /// seconds apart, do not show of the noise between runs.
+    ///
+    /// A case that works on its own memory (a per-thread or per-CPU shard) cannot do more
+    /// with more threads than cores: a violation there is an artifact, and fails the run. A
+    /// case marked `Case::shared` (one line or lock every thread writes) can: a waiter that
+    /// sleeps on a lock leaves its core to a thread that then runs uncontended, and a shared
+    /// atomic's line moves less when threads are preempted (`prometheus-client`'s mutex-based
+    /// `observe` did 44% more at 4 threads than at 2 on 2 cores; a shared `fetch_add` 10–17%
+    /// more in short runs). Those are reported as notes, not failures. Returns
+    /// `(failures, notes)`.
+    pub fn oversubscription_violations(&self) -> (Vec<String>, Vec<String>) {
         self.violations_on(cores())
     }
 
     /// `oversubscription_violations` for a machine of `cores` cores.
-    fn violations_on(&self, cores: usize) -> Vec<String> {
+    fn violations_on(&self, cores: usize) -> (Vec<String>, Vec<String>) {
         let Some(at_cores) = self.counts.iter().position(|&t| t == cores) else {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
-        let mut out = Vec::new();
+        let (mut failures, mut notes) = (Vec::new(), Vec::new());
         for (name, row) in &self.rows {
             for (col, &threads) in self.counts.iter().enumerate() {
                 let (best, here) = (&row[at_cores], &row[col]);
-                let noise = (best.max - best.min).max(best.median / 5.0);
+                let noise = (best.max - best.min).max(best.median / 10.0);
                 if threads > cores && here.median > best.max + noise {
-                    out.push(format!(
+                    let shared = self.shared.contains(name);
+                    let line = format!(
                         "{}: {name}: median {} at {threads} threads is above {} at {cores} \
-                         threads ({}–{}) by more than the noise ({}): more work than the cores can do, \
-                         not a figure to publish",
+                         threads ({}–{}) by more than the noise ({}){}",
                         self.group,
-                        fmt(row[col].median / 1e6),
+                        fmt(here.median / 1e6),
                         fmt(best.median / 1e6),
                         fmt(best.min / 1e6),
                         fmt(best.max / 1e6),
-                        fmt(noise / 1e6)
-                    ));
+                        fmt(noise / 1e6),
+                        if shared {
+                            " (a shared line or lock: possible, not checked)"
+                        } else {
+                            ": more work than the cores can do, not a figure to publish"
+                        }
+                    );
+                    if shared {
+                        notes.push(line)
+                    } else {
+                        failures.push(line)
+                    }
                 }
             }
         }
-        out
+        (failures, notes)
     }
 }
 
@@ -505,32 +537,36 @@ pub fn self_test() {
                 ],
             ),
         ],
+        shared: Vec::new(),
     };
-    assert_eq!(
-        artifact.violations_on(2).len(),
-        2,
-        "the check must flag the artifact"
-    );
-    // Within noise: a contended atomic a few percent faster when oversubscribed.
+    let (failures, _) = artifact.violations_on(2);
+    assert_eq!(failures.len(), 2, "the check must flag the artifact");
+    // Within the noise: a per-thread add 8% faster oversubscribed, with a tight spread. A
+    // shared mutex 44% faster: only a note.
     let noise = Table {
         group: "self-test".into(),
         unit: "M adds/s".into(),
         counts: vec![1, 2, 4, 8],
-        rows: vec![(
-            "atomic".into(),
-            vec![
-                flat(111.0),
-                spread(51.7, 51.9, 52.1),
-                spread(53.0, 53.8, 54.5),
-                flat(56.8),
-            ],
-        )],
+        rows: vec![
+            (
+                "per-thread".into(),
+                vec![
+                    flat(380.0),
+                    spread(700.0, 705.0, 710.0),
+                    flat(760.0),
+                    flat(700.0),
+                ],
+            ),
+            (
+                "mutex".into(),
+                vec![flat(44.4), spread(16.4, 16.9, 17.2), flat(24.4), flat(17.0)],
+            ),
+        ],
+        shared: vec!["mutex".into()],
     };
-    assert!(
-        noise.violations_on(2).is_empty(),
-        "{:?}",
-        noise.violations_on(2)
-    );
+    let (failures, notes) = noise.violations_on(2);
+    assert!(failures.is_empty(), "{failures:?}");
+    assert_eq!(notes.len(), 1, "{notes:?}");
     // Medians of odd and even counts; min and max.
     let s = Stats::of(vec![3.0, 1.0, 2.0]);
     assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
@@ -551,24 +587,29 @@ pub fn self_test() {
 }
 
 /// Prints the sanity check's verdict over `tables`; outside quick mode, exits with status 1
-/// if any table broke it (after everything was printed).
+/// if a case that works on its own memory broke it (after everything was printed).
 pub fn finish(cfg: &Config, tables: &[Table]) {
-    let violations: Vec<String> = tables
-        .iter()
-        .flat_map(|t| t.oversubscription_violations())
-        .collect();
-    if violations.is_empty() {
+    let (mut failures, mut notes) = (Vec::new(), Vec::new());
+    for t in tables {
+        let (f, n) = t.oversubscription_violations();
+        failures.extend(f);
+        notes.extend(n);
+    }
+    for n in &notes {
+        println!("note: {n}");
+    }
+    if failures.is_empty() {
         println!(
-            "sanity check passed: no median at more threads than the {} cores is above the \
-             best repeat at {} threads",
+            "sanity check passed: no case on its own memory has a median at more threads than \
+             the {} cores above the best repeat at {} threads by more than the noise",
             cores(),
             cores()
         );
         return;
     }
     println!("SANITY CHECK FAILED — do not publish this run:");
-    for v in &violations {
-        println!("  {v}");
+    for f in &failures {
+        println!("  {f}");
     }
     if !cfg.quick {
         std::process::exit(1);

@@ -35,6 +35,11 @@ pub trait Impl: Sync {
     fn run(&self, n: u64);
     /// The total, to check nothing was lost.
     fn total(&self) -> u64;
+    /// Whether every thread writes one shared line or lock (the harness's sanity check only
+    /// reports such cases: oversubscription can really speed them up).
+    fn shared(&self) -> bool {
+        false
+    }
 }
 
 /// One shared `AtomicU64`, `fetch_add` (QEMU, metrics-util, prometheus-client).
@@ -43,6 +48,9 @@ pub struct SharedAtomic(AtomicU64);
 impl Impl for SharedAtomic {
     fn name(&self) -> &'static str {
         "AtomicU64::fetch_add"
+    }
+    fn shared(&self) -> bool {
+        true
     }
     fn run(&self, n: u64) {
         for _ in 0..n {
@@ -60,6 +68,9 @@ pub struct Locked(Mutex<u64>);
 impl Impl for Locked {
     fn name(&self) -> &'static str {
         "Mutex<u64>"
+    }
+    fn shared(&self) -> bool {
+        true
     }
     fn run(&self, n: u64) {
         for _ in 0..n {
@@ -282,6 +293,9 @@ impl Impl for SharedLimited {
     fn name(&self) -> &'static str {
         "AtomicU64::fetch_update (limit)"
     }
+    fn shared(&self) -> bool {
+        true
+    }
     fn run(&self, n: u64) {
         for _ in 0..n {
             let add = black_box(1);
@@ -450,6 +464,9 @@ impl Impl for AtomicMany {
     fn name(&self) -> &'static str {
         "15 AtomicU64s, fetch_add"
     }
+    fn shared(&self) -> bool {
+        true
+    }
     fn run(&self, n: u64) {
         round_robin(&self.0, n, |c| {
             c.fetch_add(black_box(1), Ordering::Relaxed);
@@ -551,6 +568,7 @@ pub fn cases(impls: &[Box<dyn Impl>]) -> Vec<super::harness::Case<'_>> {
         .map(|imp| {
             super::harness::Case::new(imp.name(), move |_, n| imp.run(n))
                 .with_total(move || imp.total())
+                .shared(imp.shared())
         })
         .collect()
 }
