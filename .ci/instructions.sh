@@ -7,7 +7,7 @@ command -v valgrind >/dev/null || { echo "instructions: valgrind is not installe
 cargo build --quiet --release --example instructions
 bin=target/release/examples/instructions
 printf '%-32s %s\n' "implementation" "instructions per add"
-"$bin" 2>&1 | sed -n 's/^  //p' | while IFS= read -r name; do
+{ "$bin" || true; } 2>&1 | sed -n 's/^  //p' | while IFS= read -r name; do
     out=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null \
           --toggle-collect=measured_loop "$bin" "$name" 2>&1)
     total=$(printf '%s\n' "$out" | sed -n 's/.*Collected : \([0-9]*\).*/\1/p')

@@ -6,14 +6,20 @@
 //! `Counter::add`. Values are latencies in ns, spread over 1 µs – 1 ms (10 powers of two).
 //! Through the thread-timed harness (`benches/harness/mod.rs`: the median of 5 interleaved
 //! repeats, with the min–max); the ratios the docs quote are printed from this run's medians.
-//! (`Histogram::snapshot`'s cost is in `benches/read.rs`.)
+//!
+//! Then `histogram-snapshot`: `Histogram::snapshot` and four quantiles with 1–64 threads'
+//! shards present, a single-threaded cost measured by criterion (`.ci/criterion-table.py
+//! histogram-snapshot` prints its median and the samples' min–max); not in `--quick` mode.
 //!
 //! `cargo bench --features metrics --bench histogram` (about a minute on 2 cores).
 
 mod harness;
 
+use criterion::{BenchmarkId, Criterion};
 use harness::{Case, Config, Table};
 use std::hint::black_box;
+use std::sync::Barrier;
+use std::time::Duration;
 
 /// The i-th value: a pseudo-random latency in ns between ~1 µs and ~1 ms.
 #[inline(always)]
@@ -90,5 +96,47 @@ fn main() {
         println!();
         tables.push(t);
     }
+    if cfg.wants("histogram-snapshot") && !cfg.quick {
+        let mut c = Criterion::default();
+        histogram_snapshot(&mut c);
+        c.final_summary();
+    }
     harness::finish(&cfg, &tables);
+}
+
+/// `snapshot()` and four quantiles with `threads` threads' shards present (they recorded
+/// 10,000 values each, then wait parked).
+fn histogram_snapshot(c: &mut Criterion) {
+    let mut group = c.benchmark_group("histogram-snapshot");
+    group
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20);
+    for threads in [1usize, 2, 8, 64] {
+        let h = shardstat::Histogram::new();
+        let (ready, release) = (Barrier::new(threads + 1), Barrier::new(threads + 1));
+        std::thread::scope(|s| {
+            for t in 0..threads as u64 {
+                let (h, ready, release) = (&h, &ready, &release);
+                s.spawn(move || {
+                    (0..10_000).for_each(|i| h.record(value(t * 10_000 + i)));
+                    ready.wait();
+                    release.wait();
+                });
+            }
+            ready.wait();
+            group.bench_with_input(
+                BenchmarkId::new("snapshot + p50/p90/p99/p999", threads),
+                &h,
+                |b, h| {
+                    b.iter(|| {
+                        let snap = black_box(h).snapshot();
+                        (snap.p50(), snap.p90(), snap.p99(), snap.p999())
+                    })
+                },
+            );
+            release.wait();
+        });
+    }
+    group.finish();
 }

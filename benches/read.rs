@@ -14,9 +14,6 @@
 //! `rate_check/32-senders/…`: `MigrationStats::rate_limit_exceeded` at four points of a
 //! window, with 32 senders' shards present.
 //!
-//! `histogram-snapshot/…`: `Histogram::snapshot` and four quantiles with 1–64 threads'
-//! shards present.
-//!
 //! `cargo bench --bench read`; `.ci/criterion-table.py read` prints the tables (criterion's
 //! median of its samples, with their min–max).
 
@@ -71,17 +68,21 @@ fn with_threads(threads: usize, f: impl FnOnce(&Fixture)) {
     });
 }
 
-fn read_cost(c: &mut Criterion) {
+/// Reads with each of `counts` threads' shards present (the threads parked), and one
+/// `AtomicU64::load` for scale with the first.
+fn read_cost(c: &mut Criterion, counts: &[usize]) {
     let mut group = c.benchmark_group("read");
     group
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(1))
         .sample_size(30);
-    let atomic = AtomicU64::new(1);
-    group.bench_function("AtomicU64::load", |b| {
-        b.iter(|| black_box(&atomic).load(Ordering::Relaxed))
-    });
-    for threads in [1usize, 2, 8, 64, 256] {
+    if counts.contains(&1) {
+        let atomic = AtomicU64::new(1);
+        group.bench_function("AtomicU64::load", |b| {
+            b.iter(|| black_box(&atomic).load(Ordering::Relaxed))
+        });
+    }
+    for &threads in counts {
         with_threads(threads, |f| {
             assert_eq!(f.one.get(), threads as u64);
             group.bench_with_input(BenchmarkId::new("Counter::get", threads), &f, |b, f| {
@@ -117,7 +118,11 @@ fn read_cost(c: &mut Criterion) {
         });
     }
     group.finish();
+}
 
+/// One thread scanning pages and counting them while the reader reads (after the 256-thread
+/// fixture: the reads walk those shards too, `docs/performance.md`).
+fn read_active_writer(c: &mut Criterion) {
     let mut group = c.benchmark_group("read/active-writer");
     group
         .warm_up_time(Duration::from_millis(300))
@@ -189,48 +194,17 @@ fn rate_check_cost(c: &mut Criterion) {
 
 // The rate check first: its bound counts every shard that ever had a copy of the chunk, and
 // `read_cost` starts up to 256 threads.
-/// A pseudo-random latency in ns between ~1 µs and ~1 ms (as `benches/histogram.rs` records).
-fn latency(i: u64) -> u64 {
-    let x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    1_000 + (x >> 44) % 1_000_000
+/// Few shards first, then the rate check (32 senders), then many: a read walks every shard
+/// that ever had a copy of the counter's chunk (up to the peak of threads alive at once), so a
+/// fixture measured after a larger one would walk the larger one's shards.
+fn read_few_shards(c: &mut Criterion) {
+    read_cost(c, &[1, 2, 8]);
 }
 
-/// `snapshot()` and four quantiles with `threads` threads' shards present (they recorded
-/// 10,000 values each, then wait parked).
-fn histogram_snapshot(c: &mut Criterion) {
-    let mut group = c.benchmark_group("histogram-snapshot");
-    group
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(20);
-    for threads in [1usize, 2, 8, 64] {
-        let h = shardstat::Histogram::new();
-        let (ready, release) = (Barrier::new(threads + 1), Barrier::new(threads + 1));
-        std::thread::scope(|s| {
-            for t in 0..threads as u64 {
-                let (h, ready, release) = (&h, &ready, &release);
-                s.spawn(move || {
-                    (0..10_000).for_each(|i| h.record(latency(t * 10_000 + i)));
-                    ready.wait();
-                    release.wait();
-                });
-            }
-            ready.wait();
-            group.bench_with_input(
-                BenchmarkId::new("snapshot + p50/p90/p99/p999", threads),
-                &h,
-                |b, h| {
-                    b.iter(|| {
-                        let snap = black_box(h).snapshot();
-                        (snap.p50(), snap.p90(), snap.p99(), snap.p999())
-                    })
-                },
-            );
-            release.wait();
-        });
-    }
-    group.finish();
+fn read_many_shards(c: &mut Criterion) {
+    read_cost(c, &[64, 256]);
+    read_active_writer(c);
 }
 
-criterion_group!(benches, rate_check_cost, read_cost, histogram_snapshot);
+criterion_group!(benches, read_few_shards, rate_check_cost, read_many_shards);
 criterion_main!(benches);
