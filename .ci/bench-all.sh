@@ -52,6 +52,6 @@ run split-read-bench env RUSTFLAGS="--cfg shardstat_split64" CARGO_TARGET_DIR=$s
     cargo bench --bench read -- "^read/Counter::get/(1|64)$"
 run split-read .ci/criterion-table.py --dir "$split/criterion" read/Counter::get
 run memory cargo run --release --features metrics --example memory
-run migrate-compare cargo run --release -p migrate -- --compare
+run migrate-compare cargo run --release -p migrate -- --ram 128M --max-bandwidth 0 --compare
 run instructions .ci/instructions.sh
 echo "== done ($(date -u +%H:%M:%S)): $out"

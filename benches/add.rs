@@ -5,7 +5,7 @@
 //! docs quote, computed from this run's medians.
 //!
 //! ```text
-//! cargo bench --bench add                    # every group, about 4 minutes on 2 cores
+//! cargo bench --bench add                    # every group, about 2 minutes on 2 cores
 //! cargo bench --bench add -- add-15-counters # groups by name: add, add-15-counters, add-approx, add-percpu
 //! cargo bench --bench add -- --quick         # CI's short mode: the harness and its checks, no figures
 //! ```

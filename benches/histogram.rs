@@ -11,7 +11,7 @@
 //! shards present, a single-threaded cost measured by criterion (`.ci/criterion-table.py
 //! histogram-snapshot` prints its median and the samples' min–max); not in `--quick` mode.
 //!
-//! `cargo bench --features metrics --bench histogram` (about a minute on 2 cores).
+//! `cargo bench --features metrics --bench histogram` (about 20 seconds on 2 cores).
 
 mod harness;
 

@@ -12,7 +12,7 @@
 //! thread-timed harness (`benches/harness/mod.rs`: the median of 5 interleaved repeats, with
 //! the min–max); the ratios the docs quote are printed from this run's medians.
 //!
-//! `cargo bench --features metrics --bench recorder` (about a minute on 2 cores).
+//! `cargo bench --features metrics --bench recorder` (about 15 seconds on 2 cores).
 
 mod harness;
 

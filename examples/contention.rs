@@ -2,7 +2,7 @@
 //! and at 2× and 4× oversubscription. Prints a table and writes an SVG chart.
 //!
 //! ```text
-//! cargo run --release --example contention                    # ~1.5 minutes on 2 cores
+//! cargo run --release --example contention                    # under a minute on 2 cores
 //! cargo run --release --example contention -- --out chart.svg
 //! cargo run --release --example contention -- --quick         # CI: the harness, no figures
 //! ```

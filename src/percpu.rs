@@ -17,8 +17,9 @@
 //!   oversubscribed containers), when counters are read often (a read walks CPUs, not
 //!   threads), or when memory per counter matters: 8 bytes per CPU used.
 //! - **Per-thread** (`shardstat::Counter`) when there are about as many busy threads as
-//!   CPUs and adds dominate: its add is a plain load and store with no index lookup (1.14×
-//!   the per-CPU add on the development machine: 572 against 500 M adds/s at 2 threads,
+//!   CPUs and adds dominate: its add is a plain load and store with no index lookup (12
+//!   instructions against about 40; at 2 threads on the development machine 775 M adds/s,
+//!   where the per-CPU add ran at 470 or 803 from one run to the next,
 //!   `docs/performance.md`); it
 //!   has `local()` handles and `stats!` groups, which per-CPU counters cannot have (a
 //!   handle cannot pin a CPU, and a group's `update` step writes several cells while a

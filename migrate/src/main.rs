@@ -1121,24 +1121,47 @@ fn consistency(config: &Config, o: &Outcome) -> Vec<String> {
 // ---- --compare: the counter operations alone ------------------------------------------------
 
 /// Replays `ops[i]` per-page counter operations on thread `i`, with nothing else, and
-/// returns the wall time.
+/// returns the interval from the first thread's start to the last thread's end, as each
+/// thread timed itself (the timing rule of the benchmarks' harness, `docs/performance.md`:
+/// a clock on the main thread, started after a barrier, can start after most workers are
+/// done). The start line spins, yielding, so that no thread starts late through a wake-up.
 fn replay<S: Stats>(stats: &S, ops: &[u64]) -> Duration {
-    let start_line = std::sync::Barrier::new(ops.len() + 1);
-    std::thread::scope(|s| {
-        for &n in ops {
-            let start_line = &start_line;
-            s.spawn(move || {
-                let counter = stats.sender();
-                start_line.wait();
-                for i in 0..n {
-                    counter.page(i % 4 == 3, Phase::Precopy);
-                }
-            });
-        }
-        start_line.wait();
-        Instant::now()
-    })
-    .elapsed()
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let arrived = AtomicUsize::new(0);
+    let stamps: Vec<(Instant, Instant)> = std::thread::scope(|s| {
+        let workers: Vec<_> = ops
+            .iter()
+            .map(|&n| {
+                let arrived = &arrived;
+                s.spawn(move || {
+                    let counter = stats.sender();
+                    arrived.fetch_add(1, Ordering::AcqRel);
+                    while arrived.load(Ordering::Acquire) < ops.len() {
+                        std::thread::yield_now();
+                    }
+                    let start = Instant::now();
+                    for i in 0..n {
+                        counter.page(i % 4 == 3, Phase::Precopy);
+                    }
+                    (start, Instant::now())
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let first = stamps
+        .iter()
+        .map(|s| s.0)
+        .min()
+        .unwrap_or_else(Instant::now);
+    let last = stamps.iter().map(|s| s.1).max().unwrap_or(first);
+    last - first
+}
+
+/// The median of `times`.
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
 }
 
 /// Runs one quiet migration with `args` (the command line's flags) on fresh statistics, and
@@ -1195,16 +1218,17 @@ fn main() {
         let theirs = migrate(&config, &atomics, config.json);
         problems.extend(consistency(&config, &theirs));
         // Replay the run's per-thread counter operations, repeated to at least 20 M in all so
-        // the timing is not lost in thread start-up; best of 3 each, alternating.
+        // the timing is not lost in thread start-up; the median of 5 each, alternating.
         let run_ops: u64 = ours.counter_ops.iter().sum();
         let repeat = (20_000_000 / run_ops.max(1)).max(1);
         let ops: Vec<u64> = ours.counter_ops.iter().map(|n| n * repeat).collect();
         let ops = &ops;
-        let (mut replay_ours, mut replay_theirs) = (Duration::MAX, Duration::MAX);
-        for _ in 0..3 {
-            replay_ours = replay_ours.min(replay(&STATS, ops));
-            replay_theirs = replay_theirs.min(replay(&atomics, ops));
+        let (mut ours_times, mut theirs_times) = (Vec::new(), Vec::new());
+        for _ in 0..5 {
+            ours_times.push(replay(&STATS, ops));
+            theirs_times.push(replay(&atomics, ops));
         }
+        let (replay_ours, replay_theirs) = (median(ours_times), median(theirs_times));
         let total_ops: u64 = ops.iter().sum();
         let rate = |d: Duration| total_ops as f64 / d.as_secs_f64() / 1e6;
         if config.json {
@@ -1226,7 +1250,8 @@ fn main() {
             );
             println!(
                 "\ncounter cost: the run's {run_ops} counter operations (one per page and per packet), \
-                 replayed {repeat}x alone on {} thread(s):",
+                 replayed {repeat}x alone on {} thread(s) (each thread timed by itself, the median \
+                 of 5 runs):",
                 ops.len()
             );
             println!(
