@@ -54,4 +54,5 @@ run split-read .ci/criterion-table.py --dir "$split/criterion" read/Counter::get
 run memory cargo run --release --features metrics --example memory
 run migrate-compare cargo run --release -p migrate -- --ram 128M --max-bandwidth 0 --compare
 run instructions .ci/instructions.sh
+run ratios .ci/bench-ratios.py "$out"
 echo "== done ($(date -u +%H:%M:%S)): $out"
