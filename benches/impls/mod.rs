@@ -42,44 +42,56 @@ pub trait Impl: Sync {
     }
 }
 
-/// One shared `AtomicU64`, `fetch_add` (QEMU, metrics-util, prometheus-client).
-#[derive(Default)]
-pub struct SharedAtomic(AtomicU64);
-impl Impl for SharedAtomic {
-    fn name(&self) -> &'static str {
-        "AtomicU64::fetch_add"
-    }
-    fn shared(&self) -> bool {
-        true
-    }
-    fn run(&self, n: u64) {
-        for _ in 0..n {
-            self.0.fetch_add(black_box(1), Ordering::Relaxed);
+/// Defines `$ty`, a newtype over one `$inner` made by `Default`, as an [`Impl`] labelled
+/// `$name`: its loop runs `$add` `n` times with `$c` bound to the inner value, `$total` reads
+/// its total, and `shared` marks it as one line or lock every thread writes. The doc comment
+/// inside each use is the type's.
+macro_rules! one_value {
+    (
+        $(#[$doc:meta])* $ty:ident($inner:ty), $name:literal,
+        |$c:ident| add: $add:expr,
+        total: $total:expr $(, $shared:ident)?
+    ) => {
+        $(#[$doc])*
+        #[derive(Default)]
+        pub struct $ty($inner);
+        impl Impl for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+            fn run(&self, n: u64) {
+                let $c = &self.0;
+                for _ in 0..n {
+                    $add;
+                }
+            }
+            fn total(&self) -> u64 {
+                let $c = &self.0;
+                $total
+            }
+            $(
+                fn $shared(&self) -> bool {
+                    true
+                }
+            )?
         }
-    }
-    fn total(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
+    };
 }
 
-/// A `Mutex<u64>`.
-#[derive(Default)]
-pub struct Locked(Mutex<u64>);
-impl Impl for Locked {
-    fn name(&self) -> &'static str {
-        "Mutex<u64>"
-    }
-    fn shared(&self) -> bool {
-        true
-    }
-    fn run(&self, n: u64) {
-        for _ in 0..n {
-            *self.0.lock().unwrap() += black_box(1);
-        }
-    }
-    fn total(&self) -> u64 {
-        *self.0.lock().unwrap()
-    }
+one_value! {
+    /// One shared `AtomicU64`, `fetch_add` (QEMU, metrics-util, prometheus-client).
+    SharedAtomic(AtomicU64), "AtomicU64::fetch_add",
+    |c| add: c.fetch_add(black_box(1), Ordering::Relaxed),
+    total: c.load(Ordering::Relaxed),
+    shared
+}
+
+one_value! {
+    /// A `Mutex<u64>`.
+    Locked(Mutex<u64>), "Mutex<u64>",
+    |c| add: *c.lock().unwrap() += black_box(1),
+    total: *c.lock().unwrap(),
+    shared
 }
 
 /// Java's `LongAdder` in miniature: padded cells, a per-thread probe, a CAS per add, and a
@@ -148,21 +160,11 @@ impl Impl for StripedCas {
     }
 }
 
-/// hytra's `TrAdder`: `thread_local::ThreadLocal` of padded atomics, load + store.
-#[derive(Default)]
-pub struct Hytra(hytra::TrAdder<u64>);
-impl Impl for Hytra {
-    fn name(&self) -> &'static str {
-        "hytra TrAdder"
-    }
-    fn run(&self, n: u64) {
-        for _ in 0..n {
-            self.0.inc(black_box(1));
-        }
-    }
-    fn total(&self) -> u64 {
-        self.0.get()
-    }
+one_value! {
+    /// hytra's `TrAdder`: `thread_local::ThreadLocal` of padded atomics, load + store.
+    Hytra(hytra::TrAdder<u64>), "hytra TrAdder",
+    |c| add: c.inc(black_box(1)),
+    total: c.get()
 }
 
 /// fast-counter's `ConcurrentCounter`: a process-wide thread number modulo the cell count,
@@ -189,128 +191,68 @@ impl Impl for FastCounter {
     }
 }
 
-/// contatori's `Monotone`: 128 fixed padded slots in 0.7 (`NUM_COMPONENTS`; its docs still
-/// say 64), `fetch_add` on the slot of the thread's number modulo 128.
-#[derive(Default)]
-pub struct Contatori(contatori::counters::monotone::Monotone);
-impl Impl for Contatori {
-    fn name(&self) -> &'static str {
-        "contatori Monotone"
-    }
-    fn run(&self, n: u64) {
-        for _ in 0..n {
-            self.0.add(black_box(1));
-        }
-    }
-    fn total(&self) -> u64 {
+one_value! {
+    /// contatori's `Monotone`: 128 fixed padded slots in 0.7 (`NUM_COMPONENTS`; its docs still
+    /// say 64), `fetch_add` on the slot of the thread's number modulo 128.
+    Contatori(contatori::counters::monotone::Monotone), "contatori Monotone",
+    |c| add: c.add(black_box(1)),
+    total: {
         use contatori::counters::{CounterValue, Observable};
-        match self.0.value() {
+        match c.value() {
             CounterValue::Unsigned(v) => v,
             other => panic!("unexpected {other:?}"),
         }
     }
 }
 
-/// shardstat `Counter::add`: the shard lookup on every add.
-#[derive(Default)]
-pub struct ShardCounter(shardstat::Counter);
-impl Impl for ShardCounter {
-    fn name(&self) -> &'static str {
-        "shardstat Counter::add"
-    }
-    fn run(&self, n: u64) {
-        for _ in 0..n {
-            self.0.add(black_box(1));
-        }
-    }
-    fn total(&self) -> u64 {
-        self.0.get()
-    }
+one_value! {
+    /// shardstat `Counter::add`: the shard lookup on every add.
+    ShardCounter(shardstat::Counter), "shardstat Counter::add",
+    |c| add: c.add(black_box(1)),
+    total: c.get()
 }
 
-/// shardstat `percpu::Counter::add`: the CPU's shard found through the kernel's concurrency
-/// ID, the add in a restartable sequence (per-thread shards where rseq is unavailable).
-#[derive(Default)]
-pub struct ShardPerCpu(shardstat::percpu::Counter);
-impl Impl for ShardPerCpu {
-    fn name(&self) -> &'static str {
-        "shardstat percpu::Counter::add"
-    }
-    fn run(&self, n: u64) {
-        for _ in 0..n {
-            self.0.add(black_box(1));
-        }
-    }
-    fn total(&self) -> u64 {
-        self.0.get()
-    }
+one_value! {
+    /// shardstat `percpu::Counter::add`: the CPU's shard found through the kernel's concurrency
+    /// ID, the add in a restartable sequence (per-thread shards where rseq is unavailable).
+    ShardPerCpu(shardstat::percpu::Counter), "shardstat percpu::Counter::add",
+    |c| add: c.add(black_box(1)),
+    total: c.get()
 }
 
-/// shardstat `ApproxCounter::add`: `Counter::add` plus the carry test, and two atomic adds on
-/// the shared carried words once per 1024 adds.
-#[derive(Default)]
-pub struct ShardApprox(shardstat::ApproxCounter<1024>);
-impl Impl for ShardApprox {
-    fn name(&self) -> &'static str {
-        "shardstat ApproxCounter::add"
-    }
-    fn run(&self, n: u64) {
-        for _ in 0..n {
-            self.0.add(black_box(1));
-        }
-    }
-    fn total(&self) -> u64 {
-        self.0.get()
-    }
+one_value! {
+    /// shardstat `ApproxCounter::add`: `Counter::add` plus the carry test, and two atomic adds on
+    /// the shared carried words once per 1024 adds.
+    ShardApprox(shardstat::ApproxCounter<1024>), "shardstat ApproxCounter::add",
+    |c| add: c.add(black_box(1)),
+    total: c.get()
 }
 
 /// A limit far above what the benchmarks add (2^62): every limited add takes the lock-free
 /// path.
 pub const FAR_LIMIT: u64 = 1 << 62;
 
-/// shardstat `ApproxCounter::limited_add` far from the limit.
-#[derive(Default)]
-pub struct ShardLimited(shardstat::ApproxCounter<1024>);
-impl Impl for ShardLimited {
-    fn name(&self) -> &'static str {
-        "shardstat ApproxCounter::limited_add"
-    }
-    fn run(&self, n: u64) {
-        for _ in 0..n {
-            assert!(self.0.limited_add(black_box(1), FAR_LIMIT));
-        }
-    }
-    fn total(&self) -> u64 {
-        self.0.get()
-    }
+one_value! {
+    /// shardstat `ApproxCounter::limited_add` far from the limit.
+    ShardLimited(shardstat::ApproxCounter<1024>), "shardstat ApproxCounter::limited_add",
+    |c| add: assert!(c.limited_add(black_box(1), FAR_LIMIT)),
+    total: c.get()
 }
 
-/// One shared `AtomicU64` with a limit: `fetch_update` that refuses past it (the usual
-/// quota counter).
-#[derive(Default)]
-pub struct SharedLimited(AtomicU64);
-impl Impl for SharedLimited {
-    fn name(&self) -> &'static str {
-        "AtomicU64::fetch_update (limit)"
-    }
-    fn shared(&self) -> bool {
-        true
-    }
-    fn run(&self, n: u64) {
-        for _ in 0..n {
-            let add = black_box(1);
-            let added = self
-                .0
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
-                    v.checked_add(add).filter(|&next| next <= FAR_LIMIT)
-                })
-                .is_ok();
-            assert!(added);
-        }
-    }
-    fn total(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
+one_value! {
+    /// One shared `AtomicU64` with a limit: `fetch_update` that refuses past it (the usual
+    /// quota counter).
+    SharedLimited(AtomicU64), "AtomicU64::fetch_update (limit)",
+    |c| add: {
+        let add = black_box(1);
+        let added = c
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                v.checked_add(add).filter(|&next| next <= FAR_LIMIT)
+            })
+            .is_ok();
+        assert!(added);
+    }, total: c.load(Ordering::Relaxed),
+    shared
 }
 
 /// shardstat `LocalCounter::add`: the shard found once per thread.
@@ -331,21 +273,11 @@ impl Impl for ShardLocal {
     }
 }
 
-/// A field of a shardstat group, through the group's accessor (lookup on every add).
-#[derive(Default)]
-pub struct ShardGroupField(QemuCounters);
-impl Impl for ShardGroupField {
-    fn name(&self) -> &'static str {
-        "shardstat group field add"
-    }
-    fn run(&self, n: u64) {
-        for _ in 0..n {
-            self.0.normal_pages().add(black_box(1));
-        }
-    }
-    fn total(&self) -> u64 {
-        self.0.normal_pages().get()
-    }
+one_value! {
+    /// A field of a shardstat group, through the group's accessor (lookup on every add).
+    ShardGroupField(QemuCounters), "shardstat group field add",
+    |c| add: c.normal_pages().add(black_box(1)),
+    total: c.normal_pages().get()
 }
 
 thread_local!(static PLAIN: Cell<u64> = const { Cell::new(0) });

@@ -1,7 +1,9 @@
 //! Who am I: the calling thread's shard, and the thread's cache of where that shard's arena
 //! chunks are.
 //!
-//! A **shard** is one writer's share of every counter: today, one thread's. Each shard has an
+//! A **shard** is one writer's share of every counter. The shards this file hands out are
+//! threads': every per-thread type's, and the per-CPU types' on their fallback without rseq
+//! (where rseq runs, a per-CPU shard is a CPU's: `percpu.rs`). Each shard has an
 //! index, handed out lowest-free-first the first time a thread writes any counter and
 //! returned when the thread exits, so the number of shards (and of arenas) follows the peak
 //! number of threads alive at once, not the number ever created. A thread that takes over a
