@@ -387,7 +387,7 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
 
     /// [`raw_sum`](Self::raw_sum) with every cell read as two halves *without* the sequence
     /// check (split-cell builds only): the torn-read test's negative control.
-    #[cfg(any(not(target_has_atomic = "64"), shardstat_split64))]
+    #[cfg(shardstat_split_word)]
     pub(crate) fn raw_sum_unchecked(&self, i: usize) -> u64 {
         let mut sum = self.globals[i].load(Ordering::Relaxed);
         self.for_each_copy(|cells| {

@@ -174,7 +174,7 @@ impl UpDownCounter {
     /// see (a torn value while a write crosses 2^32). Only for the torn-read test's negative
     /// control; split-cell builds only (`shardstat::__private::SPLIT_CELLS`).
     #[doc(hidden)]
-    #[cfg(any(not(target_has_atomic = "64"), shardstat_split64))]
+    #[cfg(shardstat_split_word)]
     pub fn __get_without_sequence_check(&self) -> i64 {
         self.cells.raw_sum_unchecked(0) as i64
     }

@@ -145,7 +145,7 @@ fn a_gauge_crossing_2_pow_32_is_never_read_torn() {
 /// The negative control: the same counter read as two halves *without* the sequence check
 /// does tear — so the test above can fail, and the check is what keeps it passing. Bounded
 /// by a number of crossings, not by time; it stops at the first torn read.
-#[cfg(any(not(target_has_atomic = "64"), shardstat_split64))]
+#[cfg(shardstat_split_word)]
 #[test]
 fn without_the_sequence_check_a_read_tears() {
     const { assert!(shardstat::__private::SPLIT_CELLS) };

@@ -26,21 +26,21 @@ pub(crate) mod rseq;
 
 /// The 64-bit atomic of targets without 64-bit atomic instructions; `--cfg
 /// shardstat_split64` uses it everywhere (to test it where the hardware has 64-bit atomics).
-#[cfg(any(not(target_has_atomic = "64"), shardstat_split64))]
+#[cfg(shardstat_split_word)]
 mod split;
 
 /// Whether this build's 64-bit cells are two 32-bit halves under a sequence count
 /// (`split.rs`): targets without 64-bit atomics, and `--cfg shardstat_split64`.
-pub const SPLIT_CELLS: bool = cfg!(any(not(target_has_atomic = "64"), shardstat_split64));
+pub const SPLIT_CELLS: bool = cfg!(shardstat_split_word);
 
 /// Stores `value` into a cell that only the calling thread writes (a shard's cell). A plain
 /// atomic store where the target has 64-bit atomics; with split cells, one 32-bit store
 /// unless the high half changes.
 #[inline(always)]
 pub(crate) fn store_owned(cell: &AtomicU64, value: u64, order: Ordering) {
-    #[cfg(not(any(not(target_has_atomic = "64"), shardstat_split64)))]
+    #[cfg(not(shardstat_split_word))]
     cell.store(value, order);
-    #[cfg(any(not(target_has_atomic = "64"), shardstat_split64))]
+    #[cfg(shardstat_split_word)]
     cell.store_owned(value, order);
 }
 
@@ -48,9 +48,9 @@ pub(crate) fn store_owned(cell: &AtomicU64, value: u64, order: Ordering) {
 /// (Relaxed). With split cells, both halves without the sequence check.
 #[inline(always)]
 pub(crate) fn load_owned(cell: &AtomicU64) -> u64 {
-    #[cfg(not(any(not(target_has_atomic = "64"), shardstat_split64)))]
+    #[cfg(not(shardstat_split_word))]
     return cell.load(Ordering::Relaxed);
-    #[cfg(any(not(target_has_atomic = "64"), shardstat_split64))]
+    #[cfg(shardstat_split_word)]
     return cell.load_owned();
 }
 #[cfg(loom)]

@@ -2,11 +2,11 @@
 
 /// `--cfg shardstat_split64`: the two-halves atomic of targets without 64-bit atomics, so
 /// that loom checks its sequence count too.
-#[cfg(shardstat_split64)]
+#[cfg(shardstat_split_word)]
 pub use super::split::AtomicU64;
-#[cfg(shardstat_split64)]
+#[cfg(shardstat_split_word)]
 pub use loom::sync::atomic::AtomicU32;
-#[cfg(not(shardstat_split64))]
+#[cfg(not(shardstat_split_word))]
 pub use loom::sync::atomic::AtomicU64;
 pub use loom::sync::atomic::{fence, AtomicPtr, AtomicUsize, Ordering};
 pub(crate) use loom::sync::{Mutex, MutexGuard};

@@ -1,12 +1,12 @@
 //! The real primitives (every build but `cfg(loom)`).
 
-#[cfg(any(not(target_has_atomic = "64"), shardstat_split64))]
+#[cfg(shardstat_split_word)]
 pub use super::split::AtomicU64;
-#[cfg(any(not(target_has_atomic = "64"), shardstat_split64))]
+#[cfg(shardstat_split_word)]
 pub use std::sync::atomic::AtomicU32;
 /// Where the target has 64-bit atomics, `std`'s; elsewhere two halves under a sequence
 /// count (`split.rs`, `docs/design.md` §15).
-#[cfg(not(any(not(target_has_atomic = "64"), shardstat_split64)))]
+#[cfg(not(shardstat_split_word))]
 pub use std::sync::atomic::AtomicU64;
 pub use std::sync::atomic::{fence, AtomicPtr, AtomicUsize, Ordering};
 pub(crate) use std::sync::{Mutex, MutexGuard};

@@ -209,7 +209,7 @@ mod x86_64_linux {
     /// The area's offset and the index field's offset, or the index of the reason it cannot be
     /// used.
     pub(super) fn detect() -> Result<(i32, u64), u64> {
-        if cfg!(shardstat_split64) {
+        if cfg!(shardstat_split_word) {
             return Err(5);
         }
         /// `AT_RSEQ_FEATURE_SIZE` (Linux 6.3+): how much of the area the kernel maintains.
