@@ -157,7 +157,7 @@ pub mod __private {
     /// only).
     pub mod approx {
         crate::sync::model_only! {
-            pub use crate::approx::{limited_add_trusting_approx, limited_add_with_any_limit_lock_free};
+            pub use crate::approx::carry::{limited_add_trusting_approx, limited_add_with_any_limit_lock_free};
         }
     }
 }
