@@ -34,11 +34,7 @@ fn main() {
     let cores = harness::cores();
     println!("{}\n", cfg.describe());
     let started = Instant::now();
-    let mut table = Table::new("add", "M adds/s");
-    for threads in impls::thread_counts() {
-        let imps = impls::all(threads);
-        table.measure(&cfg, threads, &impls::cases(&imps));
-    }
+    let table = impls::table(&cfg, "add", &impls::thread_counts(), impls::all);
     table.print();
     let two = 2.min(cores);
     table.ratio(

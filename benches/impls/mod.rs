@@ -504,3 +504,19 @@ pub fn cases(impls: &[Box<dyn Impl>]) -> Vec<super::harness::Case<'_>> {
         })
         .collect()
 }
+
+/// Measures the implementations `make(threads)` gives (fresh for each thread count) at every
+/// count in `counts`, as one table of M adds/s: the harness's columns, in order.
+pub fn table(
+    cfg: &super::harness::Config,
+    group: &str,
+    counts: &[usize],
+    make: impl Fn(usize) -> Vec<Box<dyn Impl>>,
+) -> super::harness::Table {
+    let mut table = super::harness::Table::new(group, "M adds/s");
+    for &threads in counts {
+        let imps = make(threads);
+        table.measure(cfg, threads, &cases(&imps));
+    }
+    table
+}
