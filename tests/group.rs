@@ -488,21 +488,28 @@ fn snapshots_complete_while_writers_outnumber_cpus_and_resets_repeat() {
         })
         .collect();
     // Two resetters, so that a reset is always running or about to.
+    static RESETS: AtomicUsize = AtomicUsize::new(0);
     let resetters: Vec<_> = (0..2)
         .map(|_| {
             thread::spawn(|| {
-                let mut resets = 0u64;
                 while !STOP.load(SeqCst) {
                     M.reset();
-                    resets += 1;
+                    RESETS.fetch_add(1, SeqCst);
                 }
-                resets
             })
         })
         .collect();
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
+        // Each snapshot starts only after a reset newer than the last snapshot has ended, so
+        // the test cannot pass without resets: once, on a CI machine, all 20 snapshots were
+        // done before either resetter had run (0.11 s in all).
+        let mut seen = 0;
         for _ in 0..20 {
+            while RESETS.load(SeqCst) == seen {
+                thread::yield_now();
+            }
+            seen = RESETS.load(SeqCst);
             let snap = M.snapshot();
             tx.send(snap.a == snap.b).unwrap();
         }
@@ -517,6 +524,8 @@ fn snapshots_complete_while_writers_outnumber_cpus_and_resets_repeat() {
     for w in writers {
         w.join().unwrap();
     }
-    let resets: u64 = resetters.into_iter().map(|r| r.join().unwrap()).sum();
-    assert!(resets > 0);
+    for r in resetters {
+        r.join().unwrap();
+    }
+    assert!(RESETS.load(SeqCst) >= 20);
 }
