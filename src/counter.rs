@@ -1,5 +1,10 @@
-//! [`Counter`]: a monotone `u64` sharded per thread, with its group-field handle
-//! ([`CounterField`]) and its local handle ([`LocalCounter`]).
+//! The exact sharded counters: one generic type, [`GenericCounter`], over the value it counts
+//! in, and its two uses — [`Counter`] (monotone, `u64`) and [`UpDownCounter`] (signed,
+//! `i64`) — with their group-field handles ([`GenericCounterField`]) and local handles
+//! ([`GenericLocalCounter`]). Both store the same thing, a `u64` cell per thread (an
+//! `i64` as its two's-complement bits); only the methods that make sense for one sign
+//! (`raise_to` for the monotone one, `sub`/`dec` for the signed one) are written for it
+//! alone.
 
 use crate::field::{self, Field, FieldKind, FieldValue, MetricKind, NoStorage};
 use crate::sharded::{self, add_owned, Sharded};
@@ -7,14 +12,93 @@ use crate::sync::{self, AtomicU64};
 use std::fmt;
 use std::marker::PhantomData;
 
+/// Seals [`CounterValue`], and carries what the generic code needs of each value type.
+mod sealed {
+    use crate::field::{FieldValue, MetricKind};
+
+    pub trait Value: Copy {
+        /// The names `Debug` prints: the standalone type, its local handle, its field handle.
+        const NAMES: [&'static str; 3];
+        const METRIC_KIND: MetricKind;
+        const ZERO: Self;
+        const ONE: Self;
+        /// The value as a cell holds it (an `i64` as its two's-complement bits).
+        fn to_cell(self) -> u64;
+        fn from_cell(cell: u64) -> Self;
+        fn field_value(self) -> FieldValue;
+    }
+
+    impl Value for u64 {
+        const NAMES: [&'static str; 3] = ["Counter", "LocalCounter", "CounterField"];
+        const METRIC_KIND: MetricKind = MetricKind::Counter;
+        const ZERO: Self = 0;
+        const ONE: Self = 1;
+        #[inline(always)]
+        fn to_cell(self) -> u64 {
+            self
+        }
+        #[inline(always)]
+        fn from_cell(cell: u64) -> Self {
+            cell
+        }
+        fn field_value(self) -> FieldValue {
+            FieldValue::Unsigned(self)
+        }
+    }
+
+    impl Value for i64 {
+        const NAMES: [&'static str; 3] =
+            ["UpDownCounter", "LocalUpDownCounter", "UpDownCounterField"];
+        const METRIC_KIND: MetricKind = MetricKind::UpDownCounter;
+        const ZERO: Self = 0;
+        const ONE: Self = 1;
+        #[inline(always)]
+        fn to_cell(self) -> u64 {
+            self as u64
+        }
+        #[inline(always)]
+        fn from_cell(cell: u64) -> Self {
+            cell as i64
+        }
+        fn field_value(self) -> FieldValue {
+            FieldValue::Signed(self)
+        }
+    }
+}
+
+/// What a [`GenericCounter`] counts in: `u64` ([`Counter`]) or `i64` ([`UpDownCounter`]).
+/// Sealed: the two are all there is.
+///
+/// ```
+/// fn total<V: shardstat::CounterValue>(c: &shardstat::GenericCounter<V>) -> V {
+///     c.get()
+/// }
+/// let sent = shardstat::Counter::new();
+/// sent.add(3);
+/// assert_eq!(total(&sent), 3u64);
+/// let queued = shardstat::UpDownCounter::new();
+/// queued.sub(2);
+/// assert_eq!(total(&queued), -2i64);
+/// ```
+pub trait CounterValue:
+    sealed::Value + fmt::Debug + Default + PartialEq + Eq + std::hash::Hash + Send + Sync + 'static
+{
+}
+
+impl CounterValue for u64 {}
+impl CounterValue for i64 {}
+
 /// A monotone 64-bit counter, sharded per thread: `add` costs a plain load and store on a
 /// cell that only the calling thread writes.
 ///
 /// Each thread that adds has its own 8-byte cell of the counter, in its arena beside its
-/// cells of every other counter ([`crate`] docs, "Memory"). [`get`](Counter::get) sums the
-/// cells. Use it where many threads add and few read — bytes sent per channel, pages scanned, requests served. Where adds are
-/// rare, or the hot path *reads* the value, a plain [`AtomicU64`](std::sync::atomic::AtomicU64)
-/// is smaller and just as fast.
+/// cells of every other counter ([`crate`] docs, "Memory"). [`get`](GenericCounter::get) sums
+/// the cells. Use it where many threads add and few read — bytes sent per channel, pages
+/// scanned, requests served. Where adds are rare, or the hot path *reads* the value, a plain
+/// [`AtomicU64`](std::sync::atomic::AtomicU64) is smaller and just as fast.
+///
+/// Its methods are [`GenericCounter`]'s (this is `GenericCounter<u64>`), and
+/// [`raise_to`](GenericCounter::raise_to).
 ///
 /// # Semantics
 /// 1. **Exact at rest.** Once every add happened-before a `get` (the adding threads were
@@ -38,9 +122,8 @@ use std::marker::PhantomData;
 /// # Memory
 /// 8 bytes per thread that has added, in that thread's arena. The counter takes its place in
 /// every arena at its first use (a counter never used takes none) and gives it back when it
-/// is dropped. Shards are
-/// reused after a thread exits, so memory follows the peak number of threads alive at once,
-/// not the number ever created. The `Counter` itself is 24 bytes.
+/// is dropped. Shards are reused after a thread exits, so memory follows the peak number of
+/// threads alive at once, not the number ever created. The `Counter` itself is 24 bytes.
 ///
 /// # Example
 /// ```
@@ -59,11 +142,120 @@ use std::marker::PhantomData;
 /// });
 /// assert_eq!(PAGES_SENT.get(), 4000);
 /// ```
-pub struct Counter {
+pub type Counter = GenericCounter<u64>;
+
+/// A signed 64-bit counter that goes up and down, sharded per thread (the signed use of
+/// Java's `LongAdder` and Linux's `percpu_counter`): in-flight requests, queued bytes,
+/// outstanding pages.
+///
+/// Shards hold two's-complement deltas, so one thread may add what another subtracts. It
+/// has the same semantics and costs as [`Counter`] — exact at rest, nothing lost or counted
+/// twice, exact race-free `set`/`reset`, no locked instruction on `add` — except that reads
+/// are not monotone, and the sum wraps at `i64::MAX`/`i64::MIN` like [`i64::wrapping_add`].
+///
+/// While adds and subtracts race with a read, the read may see a subtract before the add it
+/// pairs with, just as a single atomic read between them would.
+///
+/// Its methods are [`GenericCounter`]'s (this is `GenericCounter<i64>`, so `add` takes an
+/// `i64`), and [`sub`](GenericCounter::sub) and [`dec`](GenericCounter::dec).
+///
+/// # Example
+/// ```
+/// use shardstat::UpDownCounter;
+///
+/// static IN_FLIGHT: UpDownCounter = UpDownCounter::new();
+///
+/// std::thread::scope(|s| {
+///     for _ in 0..4 {
+///         s.spawn(|| {
+///             for _ in 0..100 {
+///                 IN_FLIGHT.inc();
+///                 IN_FLIGHT.dec();
+///             }
+///             IN_FLIGHT.add(2);
+///         });
+///     }
+/// });
+/// assert_eq!(IN_FLIGHT.get(), 8);
+/// ```
+pub type UpDownCounter = GenericCounter<i64>;
+
+/// The calling thread's shard of a [`Counter`] (or of a `Counter` field of a stat group): see
+/// [`GenericLocalCounter`].
+///
+/// ```
+/// let c = shardstat::Counter::new();
+/// let local: shardstat::LocalCounter<'_> = c.local();
+/// local.add(2);
+/// assert_eq!(c.get(), 2);
+/// ```
+pub type LocalCounter<'a> = GenericLocalCounter<'a, u64>;
+
+/// The calling thread's shard of an [`UpDownCounter`] (or of such a field of a stat group):
+/// see [`GenericLocalCounter`].
+///
+/// ```
+/// let c = shardstat::UpDownCounter::new();
+/// let local: shardstat::LocalUpDownCounter<'_> = c.local();
+/// local.inc();
+/// local.inc();
+/// local.dec();
+/// assert_eq!(c.get(), 1);
+/// ```
+pub type LocalUpDownCounter<'a> = GenericLocalCounter<'a, i64>;
+
+/// A [`Counter`] field of a stat group: see [`GenericCounterField`].
+///
+/// ```
+/// use shardstat::{stats, Counter};
+/// stats! {
+///     #[snapshot = NetSnapshot]
+///     #[local = NetLocal]
+///     pub struct Net {
+///         pub packets: Counter,
+///     }
+/// }
+/// fn count_two<const N: usize>(packets: shardstat::group::CounterField<'_, N>) {
+///     packets.add(2);
+/// }
+/// let net = Net::new();
+/// count_two(net.packets());
+/// assert_eq!(net.packets().get(), 2);
+/// ```
+pub type CounterField<'a, const N: usize> = GenericCounterField<'a, u64, N>;
+
+/// An [`UpDownCounter`] field of a stat group: see [`GenericCounterField`].
+///
+/// ```
+/// use shardstat::{stats, UpDownCounter};
+/// stats! {
+///     #[snapshot = QueueSnapshot]
+///     #[local = QueueLocal]
+///     pub struct Queue {
+///         pub depth: UpDownCounter,
+///     }
+/// }
+/// let q = Queue::new();
+/// q.depth().add(3);
+/// q.depth().sub(5);
+/// assert_eq!(q.depth().get(), -2);
+/// ```
+pub type UpDownCounterField<'a, const N: usize> = GenericCounterField<'a, i64, N>;
+
+/// An exact counter sharded per thread, counting in `V`: use it as [`Counter`] (`u64`,
+/// monotone) or [`UpDownCounter`] (`i64`, up and down), whose docs say what it promises.
+///
+/// ```
+/// let c = shardstat::Counter::new();
+/// c.add(2);
+/// assert_eq!(c.get(), 2);
+/// ```
+pub struct GenericCounter<V: CounterValue> {
     cells: Sharded<1>,
+    _value: PhantomData<V>,
 }
 
-impl Counter {
+impl<V: CounterValue> GenericCounter<V> {
     sync::const_fn! {
         /// A counter at 0. `const`, so a counter can be a `static`.
         ///
@@ -72,22 +264,28 @@ impl Counter {
         /// assert_eq!(REQUESTS.get(), 0);
         /// ```
         pub fn new() -> Self {
-            Counter {
+            GenericCounter {
                 cells: Sharded::new(),
+                _value: PhantomData,
             }
         }
     }
 
-    /// Adds `n`, wrapping at `u64::MAX`.
+    /// Adds `n` (negative `n` subtracts, on an [`UpDownCounter`]), wrapping.
     ///
     /// ```
     /// let bytes = shardstat::Counter::new();
     /// bytes.add(4096);
     /// bytes.add(512);
     /// assert_eq!(bytes.get(), 4608);
+    ///
+    /// let queued = shardstat::UpDownCounter::new();
+    /// queued.add(5);
+    /// queued.add(-7);
+    /// assert_eq!(queued.get(), -2);
     /// ```
     #[inline]
-    pub fn add(&self, n: u64) {
+    pub fn add(&self, n: V) {
         self.field().add(n);
     }
 
@@ -100,7 +298,7 @@ impl Counter {
     /// ```
     #[inline]
     pub fn inc(&self) {
-        self.add(1);
+        self.add(V::ONE);
     }
 
     /// The sum of every thread's adds (since the last `set`/`reset`), wrapping.
@@ -116,7 +314,7 @@ impl Counter {
     /// });
     /// assert_eq!(c.get(), 5);
     /// ```
-    pub fn get(&self) -> u64 {
+    pub fn get(&self) -> V {
         self.field().get()
     }
 
@@ -132,16 +330,64 @@ impl Counter {
     /// c.add(1);
     /// assert_eq!(c.get(), 101);
     /// ```
-    pub fn set(&self, value: u64) {
+    pub fn set(&self, value: V) {
         self.field().set(value);
     }
 
+    /// Sets the counter to 0 (exactly as `set(0)`).
+    ///
+    /// ```
+    /// let c = shardstat::Counter::new();
+    /// c.add(7);
+    /// c.reset();
+    /// assert_eq!(c.get(), 0);
+    /// ```
+    pub fn reset(&self) {
+        self.set(V::ZERO);
+    }
+
+    /// A handle on the calling thread's shard, for loops that add many times: it skips the
+    /// per-add shard lookup. It cannot leave the thread (it is neither `Send` nor `Sync`).
+    ///
+    /// Use it while the thread runs, not from a thread-local's destructor: once a thread's
+    /// thread-locals are being destroyed, the shard the handle found may already have been
+    /// returned, and be another thread's. There, call [`add`](GenericCounter::add), which
+    /// finds a shard afresh (and returns it when the destructor ends).
+    ///
+    /// ```
+    /// let pages = shardstat::Counter::new();
+    /// let local = pages.local();
+    /// for _ in 0..1_000 {
+    ///     local.inc();
+    /// }
+    /// assert_eq!(pages.get(), 1_000);
+    /// ```
+    #[inline]
+    pub fn local(&self) -> GenericLocalCounter<'_, V> {
+        self.field().local()
+    }
+
+    /// The counter as cell 0 of its one-cell run: the methods live on the field handle,
+    /// shared with stat groups.
+    #[inline(always)]
+    fn field(&self) -> GenericCounterField<'_, V, 1> {
+        GenericCounterField::new(&self.cells, 0)
+    }
+
+    /// The counter's cells, for the crate's tests.
+    #[cfg(test)]
+    pub(crate) fn sharded(&self) -> &Sharded<1> {
+        &self.cells
+    }
+}
+
+impl Counter {
     /// Makes the counter at least `value`, exactly, even while other threads add: if it
     /// reads less, it becomes `value` plus the adds that land after this call read it; if it
     /// reads `value` or more, nothing changes. It never goes backwards — a reader never sees
-    /// it fall — which a [`get`](Counter::get) followed by a [`set`](Counter::set) cannot
-    /// promise (adds between the two are cancelled). The `metrics` facade's
-    /// `Counter::absolute`.
+    /// it fall — which a [`get`](GenericCounter::get) followed by a
+    /// [`set`](GenericCounter::set) cannot promise (adds between the two are cancelled). The
+    /// `metrics` facade's `Counter::absolute`. [`Counter`] only.
     ///
     /// ```
     /// let c = shardstat::Counter::new();
@@ -155,72 +401,62 @@ impl Counter {
     pub fn raise_to(&self, value: u64) {
         self.cells.raise_sum(0, value);
     }
+}
 
-    /// Sets the counter to 0 (exactly as [`set(0)`](Counter::set)).
+impl UpDownCounter {
+    /// Subtracts `n`, wrapping. [`UpDownCounter`] only.
     ///
     /// ```
-    /// let c = shardstat::Counter::new();
-    /// c.add(7);
-    /// c.reset();
-    /// assert_eq!(c.get(), 0);
-    /// ```
-    pub fn reset(&self) {
-        self.set(0);
-    }
-
-    /// A handle on the calling thread's shard, for loops that add many times: it skips the
-    /// per-add shard lookup. It cannot leave the thread (it is neither `Send` nor `Sync`).
-    ///
-    /// Use it while the thread runs, not from a thread-local's destructor: once a thread's
-    /// thread-locals are being destroyed, the shard the handle found may already have been
-    /// returned, and be another thread's. There, call [`add`](Counter::add), which finds a
-    /// shard afresh (and returns it when the destructor ends).
-    ///
-    /// ```
-    /// let pages = shardstat::Counter::new();
-    /// let local = pages.local();
-    /// for _ in 0..1_000 {
-    ///     local.inc();
-    /// }
-    /// assert_eq!(pages.get(), 1_000);
+    /// let c = shardstat::UpDownCounter::new();
+    /// c.sub(3);
+    /// assert_eq!(c.get(), -3);
     /// ```
     #[inline]
-    pub fn local(&self) -> LocalCounter<'_> {
-        self.field().local()
+    pub fn sub(&self, n: i64) {
+        self.add(n.wrapping_neg());
     }
 
-    /// The counter as cell 0 of its one-cell run: the methods live on the field handle,
-    /// shared with stat groups.
-    #[inline(always)]
-    fn field(&self) -> CounterField<'_, 1> {
-        CounterField::new(&self.cells, 0)
-    }
-
-    /// The counter's cells, for the crate's tests.
-    #[cfg(test)]
-    pub(crate) fn sharded(&self) -> &Sharded<1> {
-        &self.cells
+    /// Subtracts 1. [`UpDownCounter`] only.
+    ///
+    /// ```
+    /// let c = shardstat::UpDownCounter::new();
+    /// c.dec();
+    /// assert_eq!(c.get(), -1);
+    /// ```
+    #[inline]
+    pub fn dec(&self) {
+        self.add(-1);
     }
 }
 
-impl Default for Counter {
+/// [`UpDownCounter::get`] with each shard's cell read as two 32-bit halves and no sequence
+/// check: on a target without 64-bit atomics, what a reader that skipped the check would
+/// see (a torn value while a write crosses 2^32). Only for the torn-read test's negative
+/// control, through `__private::torn_read`; split-cell builds only.
+#[cfg(shardstat_split_word)]
+pub fn get_without_sequence_check(counter: &UpDownCounter) -> i64 {
+    counter.cells.raw_sum_unchecked(0) as i64
+}
+
+impl<V: CounterValue> Default for GenericCounter<V> {
     /// A counter at 0.
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl fmt::Debug for Counter {
-    /// Shows the current value: `Counter { value: 42 }`.
+impl<V: CounterValue> fmt::Debug for GenericCounter<V> {
+    /// Shows the current value: `Counter { value: 42 }`, `UpDownCounter { value: -3 }`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Counter")
+        f.debug_struct(V::NAMES[0])
             .field("value", &self.get())
             .finish()
     }
 }
 
-/// The calling thread's shard of a [`Counter`] (or of a counter field of a stat group),
-/// found once: [`add`](LocalCounter::add) is then a load and a store, nothing more.
+/// The calling thread's shard of a [`Counter`] or [`UpDownCounter`] (or of such a field of
+/// a stat group), found once: [`add`](GenericLocalCounter::add) is then a load and a store,
+/// nothing more. Named [`LocalCounter`] and [`LocalUpDownCounter`].
 ///
 /// Neither `Send` nor `Sync`: the shard belongs to the thread that made the handle, and
 /// only that thread may write it. Moving one to another thread does not compile:
@@ -229,13 +465,13 @@ impl fmt::Debug for Counter {
 /// let c = shardstat::Counter::new();
 /// let local = c.local();
 /// std::thread::scope(|s| {
-///     s.spawn(move || local.inc()); // error[E0277]: `*const ()` cannot be sent between threads
+///     s.spawn(move || local.inc()); // error[E0277]: `*const u64` cannot be sent between threads
 /// });
 /// ```
 ///
 /// Do not keep one in a thread-local whose destructor runs after the thread has released
-/// its shard (another thread may then own it); a `LocalCounter` on the stack,
-/// as in the example, is always fine.
+/// its shard (another thread may then own it); a local handle on the stack, as in the
+/// example, is always fine.
 ///
 /// ```
 /// use shardstat::Counter;
@@ -253,21 +489,21 @@ impl fmt::Debug for Counter {
 /// });
 /// assert_eq!(zero_pages.get(), 1_000);
 /// ```
-pub struct LocalCounter<'a> {
+pub struct GenericLocalCounter<'a, V: CounterValue> {
     cell: &'a AtomicU64,
-    _owner_thread: PhantomData<*const ()>,
+    _owner_thread: PhantomData<*const V>,
 }
 
-impl<'a> LocalCounter<'a> {
+impl<'a, V: CounterValue> GenericLocalCounter<'a, V> {
     #[inline]
     pub(crate) fn new(cell: &'a AtomicU64) -> Self {
-        LocalCounter {
+        GenericLocalCounter {
             cell,
             _owner_thread: PhantomData,
         }
     }
 
-    /// Adds `n` to the counter, wrapping.
+    /// Adds `n` to the counter, wrapping (see [`GenericCounter::add`]).
     ///
     /// ```
     /// let c = shardstat::Counter::new();
@@ -275,8 +511,8 @@ impl<'a> LocalCounter<'a> {
     /// assert_eq!(c.get(), 64);
     /// ```
     #[inline]
-    pub fn add(&self, n: u64) {
-        add_owned(self.cell, n);
+    pub fn add(&self, n: V) {
+        add_owned(self.cell, n.to_cell());
     }
 
     /// Adds 1 to the counter.
@@ -288,7 +524,7 @@ impl<'a> LocalCounter<'a> {
     /// ```
     #[inline]
     pub fn inc(&self) {
-        self.add(1);
+        self.add(V::ONE);
     }
 
     /// This thread's cell: what this thread (and any exited thread whose shard it took over)
@@ -302,22 +538,49 @@ impl<'a> LocalCounter<'a> {
     /// assert_eq!(local.shard_value(), 3);
     /// ```
     #[inline]
-    pub fn shard_value(&self) -> u64 {
-        self.cell.load(crate::sync::Ordering::Relaxed)
+    pub fn shard_value(&self) -> V {
+        V::from_cell(self.cell.load(crate::sync::Ordering::Relaxed))
     }
 }
 
-impl fmt::Debug for LocalCounter<'_> {
+impl<'a> LocalUpDownCounter<'a> {
+    /// Subtracts `n`, wrapping. [`LocalUpDownCounter`] only.
+    ///
+    /// ```
+    /// let c = shardstat::UpDownCounter::new();
+    /// c.local().sub(2);
+    /// assert_eq!(c.get(), -2);
+    /// ```
+    #[inline]
+    pub fn sub(&self, n: i64) {
+        self.add(n.wrapping_neg());
+    }
+
+    /// Subtracts 1. [`LocalUpDownCounter`] only.
+    ///
+    /// ```
+    /// let c = shardstat::UpDownCounter::new();
+    /// c.local().dec();
+    /// assert_eq!(c.get(), -1);
+    /// ```
+    #[inline]
+    pub fn dec(&self) {
+        self.add(-1);
+    }
+}
+
+impl<V: CounterValue> fmt::Debug for GenericLocalCounter<'_, V> {
     /// Shows this thread's shard: `LocalCounter { shard_value: 3 }`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LocalCounter")
+        f.debug_struct(V::NAMES[1])
             .field("shard_value", &self.shard_value())
             .finish()
     }
 }
 
-/// A [`Counter`] field of a stat group: the same methods as [`Counter`], on the group's
-/// shared cells. Returned by the group's accessor method.
+/// A [`Counter`] or [`UpDownCounter`] field of a stat group: the same methods as the
+/// standalone type, on the group's shared cells. Returned by the group's accessor method;
+/// named [`CounterField`] and [`UpDownCounterField`].
 ///
 /// ```
 /// use shardstat::{stats, Counter};
@@ -333,18 +596,31 @@ impl fmt::Debug for LocalCounter<'_> {
 /// net.packets().add(2);
 /// assert_eq!(net.packets().get(), 3);
 /// ```
-#[derive(Clone, Copy)]
-pub struct CounterField<'a, const N: usize> {
+pub struct GenericCounterField<'a, V: CounterValue, const N: usize> {
     group: &'a Sharded<N>,
     cell: usize,
+    _value: PhantomData<V>,
 }
 
-impl<'a, const N: usize> CounterField<'a, N> {
+impl<V: CounterValue, const N: usize> Clone for GenericCounterField<'_, V, N> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<V: CounterValue, const N: usize> Copy for GenericCounterField<'_, V, N> {}
+
+impl<'a, V: CounterValue, const N: usize> GenericCounterField<'a, V, N> {
+    #[inline(always)]
     pub(crate) fn new(group: &'a Sharded<N>, cell: usize) -> Self {
-        CounterField { group, cell }
+        GenericCounterField {
+            group,
+            cell,
+            _value: PhantomData,
+        }
     }
 
-    /// Adds `n`, wrapping (see [`Counter::add`]).
+    /// Adds `n`, wrapping (see [`GenericCounter::add`]).
     ///
     /// ```
     /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub c: shardstat::Counter } }
@@ -353,8 +629,8 @@ impl<'a, const N: usize> CounterField<'a, N> {
     /// assert_eq!(g.c().get(), 5);
     /// ```
     #[inline]
-    pub fn add(&self, n: u64) {
-        let cell = self.cell;
+    pub fn add(&self, n: V) {
+        let (cell, n) = (self.cell, n.to_cell());
         self.group.with_own(move |cells| add_owned(&cells[cell], n));
     }
 
@@ -368,10 +644,10 @@ impl<'a, const N: usize> CounterField<'a, N> {
     /// ```
     #[inline]
     pub fn inc(&self) {
-        self.add(1);
+        self.add(V::ONE);
     }
 
-    /// The field's sum over every thread (see [`Counter::get`]).
+    /// The field's sum over every thread (see [`GenericCounter::get`]).
     ///
     /// ```
     /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub c: shardstat::Counter } }
@@ -382,12 +658,12 @@ impl<'a, const N: usize> CounterField<'a, N> {
     /// });
     /// assert_eq!(g.c().get(), 5);
     /// ```
-    pub fn get(&self) -> u64 {
-        self.group.sum(self.cell)
+    pub fn get(&self) -> V {
+        V::from_cell(self.group.sum(self.cell))
     }
 
     /// Makes this field read `value`, exactly, even under concurrent adds (see
-    /// [`Counter::set`]). The other fields are untouched.
+    /// [`GenericCounter::set`]). The other fields are untouched.
     ///
     /// # Panics
     /// Inside any stat group's `update` on the same thread: it takes the group's version
@@ -400,9 +676,9 @@ impl<'a, const N: usize> CounterField<'a, N> {
     /// g.c().set(100);
     /// assert_eq!(g.c().get(), 100);
     /// ```
-    pub fn set(&self, value: u64) {
+    pub fn set(&self, value: V) {
         sharded::refuse_group_write_inside_update(self.cell, "a group field's set() or reset()");
-        self.group.set(self.cell, value);
+        self.group.set(self.cell, value.to_cell());
     }
 
     /// Sets this field to 0.
@@ -419,10 +695,10 @@ impl<'a, const N: usize> CounterField<'a, N> {
     /// assert_eq!(g.c().get(), 0);
     /// ```
     pub fn reset(&self) {
-        self.set(0);
+        self.set(V::ZERO);
     }
 
-    /// The calling thread's shard of this field (see [`Counter::local`]).
+    /// The calling thread's shard of this field (see [`GenericCounter::local`]).
     ///
     /// ```
     /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub c: shardstat::Counter } }
@@ -432,54 +708,82 @@ impl<'a, const N: usize> CounterField<'a, N> {
     /// assert_eq!(g.c().get(), 4);
     /// ```
     #[inline]
-    pub fn local(&self) -> LocalCounter<'a> {
-        LocalCounter::new(&self.group.own()[self.cell])
+    pub fn local(&self) -> GenericLocalCounter<'a, V> {
+        GenericLocalCounter::new(&self.group.own()[self.cell])
     }
 }
 
-impl<const N: usize> fmt::Debug for CounterField<'_, N> {
+impl<const N: usize> UpDownCounterField<'_, N> {
+    /// Subtracts `n`, wrapping. [`UpDownCounterField`] only.
+    ///
+    /// ```
+    /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub d: shardstat::UpDownCounter } }
+    /// let g = G::new();
+    /// g.d().sub(4);
+    /// assert_eq!(g.d().get(), -4);
+    /// ```
+    #[inline]
+    pub fn sub(&self, n: i64) {
+        self.add(n.wrapping_neg());
+    }
+
+    /// Subtracts 1. [`UpDownCounterField`] only.
+    ///
+    /// ```
+    /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub d: shardstat::UpDownCounter } }
+    /// let g = G::new();
+    /// g.d().dec();
+    /// assert_eq!(g.d().get(), -1);
+    /// ```
+    #[inline]
+    pub fn dec(&self) {
+        self.add(-1);
+    }
+}
+
+impl<V: CounterValue, const N: usize> fmt::Debug for GenericCounterField<'_, V, N> {
     /// Shows the field's value: `CounterField { value: 3 }`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CounterField")
+        f.debug_struct(V::NAMES[2])
             .field("value", &self.get())
             .finish()
     }
 }
 
-impl field::sealed::Sealed for Counter {}
+impl<V: CounterValue> field::sealed::Sealed for GenericCounter<V> {}
 
-impl Field for Counter {
-    const METRIC_KIND: MetricKind = MetricKind::Counter;
-    fn field_value(value: Self::Value) -> FieldValue {
-        FieldValue::Unsigned(value)
+impl<V: CounterValue> Field for GenericCounter<V> {
+    const METRIC_KIND: MetricKind = V::METRIC_KIND;
+    fn field_value(value: V) -> FieldValue {
+        value.field_value()
     }
     const KIND: FieldKind = FieldKind::Sum;
     const WIDTH: usize = 1;
     type Stored = NoStorage;
-    type Value = u64;
-    type Handle<'a, const N: usize> = CounterField<'a, N>;
-    type Local<'a> = LocalCounter<'a>;
+    type Value = V;
+    type Handle<'a, const N: usize> = GenericCounterField<'a, V, N>;
+    type Local<'a> = GenericLocalCounter<'a, V>;
     fn handle<'a, const N: usize>(
         group: &'a Sharded<N>,
         cell: usize,
         _: &'a NoStorage,
-    ) -> CounterField<'a, N> {
-        CounterField::new(group, cell)
+    ) -> GenericCounterField<'a, V, N> {
+        GenericCounterField::new(group, cell)
     }
     fn local<'a, const N: usize>(
         _: &'a Sharded<N>,
         own: &'a [AtomicU64; N],
         cell: usize,
         _: &'a NoStorage,
-    ) -> LocalCounter<'a> {
-        LocalCounter::new(&own[cell])
+    ) -> GenericLocalCounter<'a, V> {
+        GenericLocalCounter::new(&own[cell])
     }
-    fn value(raw: &[u64], cell: usize, _: &NoStorage) -> u64 {
-        raw[cell]
+    fn value(raw: &[u64], cell: usize, _: &NoStorage) -> V {
+        V::from_cell(raw[cell])
     }
     fn reset_stored(_: &NoStorage) {}
-    const EMPTY: Self::Value = 0;
-    fn delta(newer: u64, older: u64) -> u64 {
-        newer.wrapping_sub(older)
+    const EMPTY: V = V::ZERO;
+    fn delta(newer: V, older: V) -> V {
+        V::from_cell(newer.to_cell().wrapping_sub(older.to_cell()))
     }
 }

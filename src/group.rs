@@ -17,12 +17,11 @@
 #[doc(hidden)]
 pub use crate::approx::Carried;
 pub use crate::approx::{ApproxCounterField, ApproxUpDownCounterField};
-pub use crate::counter::CounterField;
+pub use crate::counter::{CounterField, GenericCounterField, UpDownCounterField};
 pub use crate::extremum::{ExtremumField, MaxField, MinField};
 pub use crate::field::{Field, FieldValue, MetricKind};
 #[doc(hidden)]
 pub use crate::field::{FieldKind, NoStorage};
-pub use crate::up_down::UpDownCounterField;
 
 use crate::sharded::CellKind;
 

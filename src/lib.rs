@@ -113,19 +113,20 @@ pub mod percpu;
 pub mod prometheus;
 mod sharded;
 mod stats_macro;
-mod up_down;
 
 pub use approx::{
     ApproxCounter, ApproxUpDownCounter, LocalApproxCounter, LocalApproxUpDownCounter,
 };
-pub use counter::{Counter, LocalCounter};
+pub use counter::{
+    Counter, CounterValue, GenericCounter, GenericLocalCounter, LocalCounter, LocalUpDownCounter,
+    UpDownCounter,
+};
 pub use engine::{engine_stats, EngineStats};
 pub use extremum::{
     Direction, Extremum, Largest, LocalExtremum, LocalMax, LocalMin, Max, Min, Smallest,
 };
 pub use gauge::Gauge;
 pub use histogram::{Bucket, Histogram, HistogramSnapshot};
-pub use up_down::{LocalUpDownCounter, UpDownCounter};
 
 /// Items the `stats!` macro expands to, and internals the loom suite's negative controls
 /// are built from. Not part of the public API: no semver promise.
@@ -144,6 +145,13 @@ pub mod __private {
         crate::sync::model_only! {
             pub use crate::engine::release_without_clearing;
         }
+    }
+
+    /// The torn-read test's negative control: an up-down counter read without the sequence
+    /// check that keeps split cells whole (split-cell builds only).
+    #[cfg(shardstat_split_word)]
+    pub mod torn_read {
+        pub use crate::counter::get_without_sequence_check;
     }
 
     /// Histogram internals for the loom suite's negative controls (loom builds only).

@@ -152,7 +152,7 @@ fn without_the_sequence_check_a_read_tears() {
     const MAX_CROSSINGS: u64 = 50_000_000;
     let (_, reads, bad) = race_counter(
         MAX_CROSSINGS,
-        UpDownCounter::__get_without_sequence_check,
+        shardstat::__private::torn_read::get_without_sequence_check,
         true,
     );
     println!("without the check: {reads} reads, torn: {bad:?}");
