@@ -12,25 +12,41 @@ use crate::sync::{self, AtomicU64};
 use std::fmt;
 use std::marker::PhantomData;
 
-/// Seals [`CounterValue`], and carries what the generic code needs of each value type.
-mod sealed {
+/// Seals [`CounterValue`], and carries what the generic code (here and in `approx/`) needs
+/// of each value type.
+pub(crate) mod sealed {
     use crate::field::{FieldValue, MetricKind};
 
     pub trait Value: Copy {
         /// The names `Debug` prints: the standalone type, its local handle, its field handle.
         const NAMES: [&'static str; 3];
+        /// The same for the approximate counter of this sign.
+        const APPROX_NAMES: [&'static str; 3];
         const METRIC_KIND: MetricKind;
+        /// Whether the value is signed: how an approximate counter's words read (its domain).
+        const SIGNED: bool;
         const ZERO: Self;
         const ONE: Self;
         /// The value as a cell holds it (an `i64` as its two's-complement bits).
         fn to_cell(self) -> u64;
         fn from_cell(cell: u64) -> Self;
         fn field_value(self) -> FieldValue;
+        /// An add of `self` as a magnitude and a direction (`true`: down), as the carrying
+        /// add takes it.
+        fn magnitude_and_sign(self) -> (u64, bool);
+        fn to_i128(self) -> i128;
+        /// An approximate counter's `approx()` from its low end in `i128`.
+        fn from_low_end(low: i128) -> Self;
+        /// `v` clamped to the type's range.
+        fn saturating_from(v: i128) -> Self;
     }
 
     impl Value for u64 {
         const NAMES: [&'static str; 3] = ["Counter", "LocalCounter", "CounterField"];
+        const APPROX_NAMES: [&'static str; 3] =
+            ["ApproxCounter", "LocalApproxCounter", "ApproxCounterField"];
         const METRIC_KIND: MetricKind = MetricKind::Counter;
+        const SIGNED: bool = false;
         const ZERO: Self = 0;
         const ONE: Self = 1;
         #[inline(always)]
@@ -44,12 +60,36 @@ mod sealed {
         fn field_value(self) -> FieldValue {
             FieldValue::Unsigned(self)
         }
+        #[inline(always)]
+        fn magnitude_and_sign(self) -> (u64, bool) {
+            (self, false)
+        }
+        #[inline(always)]
+        fn to_i128(self) -> i128 {
+            i128::from(self)
+        }
+        #[inline(always)]
+        fn from_low_end(low: i128) -> Self {
+            // Below 0 only while uncarried remainders exceed a value just set; the exact value
+            // is a `u64`, so 0 is the tighter lower bound.
+            Self::saturating_from(low)
+        }
+        #[inline(always)]
+        fn saturating_from(v: i128) -> Self {
+            u64::try_from(v.max(0)).unwrap_or(u64::MAX)
+        }
     }
 
     impl Value for i64 {
         const NAMES: [&'static str; 3] =
             ["UpDownCounter", "LocalUpDownCounter", "UpDownCounterField"];
+        const APPROX_NAMES: [&'static str; 3] = [
+            "ApproxUpDownCounter",
+            "LocalApproxUpDownCounter",
+            "ApproxUpDownCounterField",
+        ];
         const METRIC_KIND: MetricKind = MetricKind::UpDownCounter;
+        const SIGNED: bool = true;
         const ZERO: Self = 0;
         const ONE: Self = 1;
         #[inline(always)]
@@ -62,6 +102,24 @@ mod sealed {
         }
         fn field_value(self) -> FieldValue {
             FieldValue::Signed(self)
+        }
+        #[inline(always)]
+        fn magnitude_and_sign(self) -> (u64, bool) {
+            (self.unsigned_abs(), self < 0)
+        }
+        #[inline(always)]
+        fn to_i128(self) -> i128 {
+            i128::from(self)
+        }
+        #[inline(always)]
+        fn from_low_end(low: i128) -> Self {
+            // Below `i64::MIN` near it (the words may sit a bound below the value); above
+            // `i64::MAX - 2^58` the value reads as wrapped (module docs of `approx`).
+            i64::try_from(low).unwrap_or(i64::MIN)
+        }
+        #[inline(always)]
+        fn saturating_from(v: i128) -> Self {
+            v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
         }
     }
 }

@@ -16,7 +16,7 @@
 
 #[doc(hidden)]
 pub use crate::approx::Carried;
-pub use crate::approx::{ApproxCounterField, ApproxUpDownCounterField};
+pub use crate::approx::{ApproxCounterField, ApproxUpDownCounterField, GenericApproxCounterField};
 pub use crate::counter::{CounterField, GenericCounterField, UpDownCounterField};
 pub use crate::extremum::{ExtremumField, MaxField, MinField};
 pub use crate::field::{Field, FieldValue, MetricKind};

@@ -115,7 +115,8 @@ mod sharded;
 mod stats_macro;
 
 pub use approx::{
-    ApproxCounter, ApproxUpDownCounter, LocalApproxCounter, LocalApproxUpDownCounter,
+    ApproxCounter, ApproxUpDownCounter, GenericApproxCounter, GenericLocalApproxCounter,
+    LocalApproxCounter, LocalApproxUpDownCounter,
 };
 pub use counter::{
     Counter, CounterValue, GenericCounter, GenericLocalCounter, LocalCounter, LocalUpDownCounter,

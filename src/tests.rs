@@ -474,6 +474,45 @@ fn debug_shows_the_value_and_default_is_empty() {
         format!("{:?}", ud.local()),
         "LocalUpDownCounter { shard_value: -3 }"
     );
+    let a = crate::ApproxCounter::<8>::default();
+    a.add(42);
+    assert_eq!(format!("{a:?}"), "ApproxCounter { value: 42, batch: 8 }");
+    assert_eq!(
+        format!("{:?}", a.local()),
+        "LocalApproxCounter { shard_value: 42 }"
+    );
+    let ad = crate::ApproxUpDownCounter::<8>::default();
+    ad.sub(3);
+    assert_eq!(
+        format!("{ad:?}"),
+        "ApproxUpDownCounter { value: -3, batch: 8 }"
+    );
+    assert_eq!(
+        format!("{:?}", ad.local()),
+        "LocalApproxUpDownCounter { shard_value: -3 }"
+    );
+    crate::stats! {
+        #[snapshot = AllSnapshot]
+        #[local = AllLocal]
+        struct All {
+            c: Counter,
+            u: UpDownCounter,
+            a: crate::ApproxCounter<8>,
+            d: crate::ApproxUpDownCounter<8>,
+        }
+    }
+    let all = All::new();
+    all.local().update(|l| l.c.add(1));
+    all.u().sub(2);
+    all.a().add(3);
+    all.d().sub(4);
+    assert_eq!(format!("{:?}", all.c()), "CounterField { value: 1 }");
+    assert_eq!(format!("{:?}", all.u()), "UpDownCounterField { value: -2 }");
+    assert_eq!(format!("{:?}", all.a()), "ApproxCounterField { value: 3 }");
+    assert_eq!(
+        format!("{:?}", all.d()),
+        "ApproxUpDownCounterField { value: -4 }"
+    );
     let max = Max::default();
     max.record(9);
     assert_eq!(format!("{max:?}"), "Max { value: 9 }");

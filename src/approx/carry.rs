@@ -75,25 +75,26 @@ pub(super) enum Fast {
 }
 
 /// One approximate sum cell of a run (cell 0 is the run's sequence word), with its carried
-/// words: the algorithm every approximate handle calls. The batch and the domain are type
-/// parameters, so that every branch on them folds away in each caller (as fields, they
+/// words: the algorithm every approximate handle calls. The batch and the value type
+/// (whose sign is the domain) are type parameters, so that every branch on them folds away in each caller (as fields, they
 /// reached the limited add's hot path as memory loads).
-pub(crate) struct Approx<'a, const N: usize, const BATCH: u64, const SIGNED: bool> {
+pub(crate) struct Approx<'a, V: CounterValue, const N: usize, const BATCH: u64> {
     pub(super) group: &'a Sharded<N>,
     pub(super) cell: usize,
     pub(super) carried: &'a Carried,
+    _value: PhantomData<V>,
 }
 
-impl<const N: usize, const BATCH: u64, const SIGNED: bool> Clone for Approx<'_, N, BATCH, SIGNED> {
+impl<V: CounterValue, const N: usize, const BATCH: u64> Clone for Approx<'_, V, N, BATCH> {
     fn clone(&self) -> Self {
         *self
     }
 }
-impl<const N: usize, const BATCH: u64, const SIGNED: bool> Copy for Approx<'_, N, BATCH, SIGNED> {}
+impl<V: CounterValue, const N: usize, const BATCH: u64> Copy for Approx<'_, V, N, BATCH> {}
 
-impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BATCH, SIGNED> {
+impl<'a, V: CounterValue, const N: usize, const BATCH: u64> Approx<'a, V, N, BATCH> {
     const MASK: u64 = Batch::<BATCH>::MASK;
-    const DOMAIN: Domain = if SIGNED {
+    const DOMAIN: Domain = if V::SIGNED {
         Domain::Signed
     } else {
         Domain::Unsigned
@@ -106,6 +107,7 @@ impl<'a, const N: usize, const BATCH: u64, const SIGNED: bool> Approx<'a, N, BAT
             group,
             cell,
             carried,
+            _value: PhantomData,
         }
     }
 

@@ -79,6 +79,7 @@
 //!
 //! Every ordering used here is listed, with its reason, in `docs/design.md`.
 
+use crate::counter::CounterValue;
 use crate::field::{self, Field, FieldKind, FieldValue, MetricKind};
 use crate::sharded::{self, Sharded};
 use crate::sync::{self, fence, keep_in_register, AtomicU64, Ordering};
@@ -96,12 +97,10 @@ macro_rules! approx_field_doc_group {
 
 pub(crate) mod carry;
 mod counter;
-mod up_down;
 mod words;
 
 pub(crate) use carry::*;
 pub use counter::*;
-pub use up_down::*;
 pub use words::Carried;
 pub(crate) use words::*;
 
@@ -148,6 +147,20 @@ mod tests {
         assert!(!d.limited_sub(29, 0) && d.limited_sub(28, 0));
         assert_eq!(d.get(), 0);
         assert!(d.limited_add(5, 5) && !d.limited_add(1, 5));
+    }
+
+    /// What the signed counter has from the generic type that it did not have when it was
+    /// written on its own: `inc` (on the counter, its field and its local handle) and
+    /// `exceeds`, on negative values too.
+    #[test]
+    fn the_signed_counter_increments_and_compares_below_zero() {
+        let d = ApproxUpDownCounter::<8>::new();
+        d.set(-20);
+        d.inc();
+        d.local().inc();
+        assert_eq!(d.get(), -18);
+        assert!(d.exceeds(-19) && !d.exceeds(-18));
+        assert!(d.approx_range().contains(&-18));
     }
 
     #[test]
