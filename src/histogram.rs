@@ -42,7 +42,7 @@ const BUCKETS: usize = PAGES * SUB;
 
 /// The page and the bucket inside it that `value` falls in.
 #[inline(always)]
-fn page_and_slot(value: u64) -> (usize, usize) {
+fn page_and_sub(value: u64) -> (usize, usize) {
     if value < 2 * SUB as u64 {
         ((value >> SUB_BITS) as usize, value as usize & (SUB - 1))
     } else {
@@ -54,14 +54,14 @@ fn page_and_slot(value: u64) -> (usize, usize) {
     }
 }
 
-/// The lowest and highest value of bucket `index` (`page × SUB + slot`).
+/// The lowest and highest value of bucket `index` (`page × SUB + sub`).
 fn bounds(index: usize) -> (u64, u64) {
-    let (page, slot) = (index / SUB, index % SUB);
+    let (page, sub) = (index / SUB, index % SUB);
     if page < 2 {
         return (index as u64, index as u64);
     }
     let shift = page as u32 - 1; // = top − SUB_BITS, where top = page + SUB_BITS − 1
-    let low = ((SUB + slot) as u64) << shift;
+    let low = ((SUB + sub) as u64) << shift;
     (low, low + ((1u64 << shift) - 1))
 }
 
@@ -103,8 +103,8 @@ fn representative(index: usize) -> u64 {
 /// count of the values `≤` a boundary is exact.
 #[cfg(feature = "prometheus-client")]
 pub(crate) fn boundary_at_or_below(value: u64) -> u64 {
-    let (page, slot) = page_and_slot(value);
-    let (low, high) = bounds(page * SUB + slot);
+    let (page, sub) = page_and_sub(value);
+    let (low, high) = bounds(page * SUB + sub);
     if value == high {
         high
     } else {
@@ -209,11 +209,11 @@ impl Histogram {
     /// ```
     #[inline]
     pub fn record(&self, value: u64) {
-        let (page, slot) = page_and_slot(value);
+        let (page, sub) = page_and_sub(value);
         let header = self.header.own();
-        let bucket = self.own_page(page).wrapping_add(slot);
+        let bucket = self.own_page(page).wrapping_add(sub);
         update(&header[0], || {
-            // SAFETY: `bucket` is cell `slot` (< SUB) of this page's run in the calling
+            // SAFETY: `bucket` is cell `sub` (< SUB) of this page's run in the calling
             // thread's copy (`own_page`): a live cell only this thread writes.
             add_owned(unsafe { &*bucket }, 1);
             add_to_sum(header, value);
@@ -370,18 +370,18 @@ impl Histogram {
                     // Acquire: as in `own_page` (a reused run's clearing); the record's own
                     // load of it happened-before, so this one sees it (coherence).
                     let location = self.pages[page].load(Ordering::Acquire);
-                    let base = engine().existing_copy(location, shard);
-                    if location == 0 || base.is_null() {
+                    let start = engine().existing_chunk_start(location, shard);
+                    if location == 0 || start.is_null() {
                         continue;
                     }
-                    let cells = base.wrapping_add(offset_of(location));
-                    for slot in 0..SUB {
-                        // SAFETY: cell `slot` of the page's run in shard `shard`'s live copy.
-                        let cell = unsafe { &*cells.add(slot) };
+                    let cells = start.wrapping_add(offset_of(location));
+                    for sub in 0..SUB {
+                        // SAFETY: cell `sub` of the page's run in shard `shard`'s live copy.
+                        let cell = unsafe { &*cells.add(sub) };
                         // Acquire: the seqlock reader's fence, as in `read_consistent`: a
                         // cell written inside a record synchronises with its release fence,
                         // so the recheck below sees the odd (or a later) sequence word.
-                        scratch[page * SUB + slot] = cell.load(Ordering::Acquire);
+                        scratch[page * SUB + sub] = cell.load(Ordering::Acquire);
                     }
                     read.push(page);
                 }
@@ -414,9 +414,9 @@ sync::model_only! {
     /// `Histogram::record` without its sequence bracket: the bug the loom suite's histogram
     /// control must catch (a snapshot sees a bucket without its sum).
     pub fn record_unbracketed(histogram: &Histogram, value: u64) {
-        let (page, slot) = page_and_slot(value);
+        let (page, sub) = page_and_sub(value);
         let header = histogram.header.own();
-        let bucket = histogram.own_page(page).wrapping_add(slot);
+        let bucket = histogram.own_page(page).wrapping_add(sub);
         // SAFETY: as in `record`.
         add_owned(unsafe { &*bucket }, 1);
         add_to_sum(header, value);
@@ -736,11 +736,11 @@ mod tests {
         }
         values.push(u64::MAX);
         for v in values {
-            let (page, slot) = page_and_slot(v);
-            assert!(page < PAGES && slot < SUB, "{v}");
-            let (low, high) = bounds(page * SUB + slot);
+            let (page, sub) = page_and_sub(v);
+            assert!(page < PAGES && sub < SUB, "{v}");
+            let (low, high) = bounds(page * SUB + sub);
             assert!(low <= v && v <= high, "{v} outside [{low}, {high}]");
-            let r = representative(page * SUB + slot);
+            let r = representative(page * SUB + sub);
             assert!(
                 (r.abs_diff(v) as f64) <= v as f64 * Histogram::MAX_RELATIVE_ERROR,
                 "{v} reported as {r}"

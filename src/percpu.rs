@@ -197,7 +197,7 @@ const LOCKED_SHARD: usize = 0;
 fn write_unregistered<R>(location: u64, write: impl FnOnce(*const AtomicU64) -> R) -> R {
     let engine = cpu_engine();
     let _one_writer = engine.lock_unregistered();
-    write(engine.copy_of(location, LOCKED_SHARD))
+    write(engine.first_cell_of(location, LOCKED_SHARD))
 }
 
 /// Adds `n` to cell `i` of the calling CPU's copy of `cells`' run: one attempt inline, the
@@ -209,9 +209,9 @@ fn add<const N: usize>(cells: &Sharded<N, PerCpu>, i: usize, n: u64) {
         // On a thread whose area is not registered this is −1 (finds no copy) or 0 (which
         // the section refuses): either way the slow path, which tells.
         let index = rseq.index();
-        let base = cpu_engine().existing_copy(location, shard_of(index));
-        if !base.is_null() {
-            let first = base.wrapping_add(offset_of(location));
+        let start = cpu_engine().existing_chunk_start(location, shard_of(index));
+        if !start.is_null() {
+            let first = start.wrapping_add(offset_of(location));
             // SAFETY: cell `i` of the run in shard `index + 1`'s copy of its chunk is a live
             // `AtomicU64` (copies live as long as the engine, the run as long as `cells`);
             // that shard is written only by sections that check their index is `index`
@@ -234,7 +234,7 @@ fn add_slow(location: u64, i: usize, n: u64) {
     let engine = cpu_engine();
     let Some(rseq) = rseq::get() else {
         let cell = engine
-            .copy_of(location, shard_of(shard::index()))
+            .first_cell_of(location, shard_of(shard::index()))
             .wrapping_add(i);
         // SAFETY: cell `i` of the run in the copy of the thread's own shard, a live
         // `AtomicU64`; only the thread that holds the index writes it (`shard::index`).
@@ -249,7 +249,9 @@ fn add_slow(location: u64, i: usize, n: u64) {
                 add_owned(unsafe { &*first.wrapping_add(i) }, n);
             });
         }
-        let cell = engine.copy_of(location, shard_of(index)).wrapping_add(i);
+        let cell = engine
+            .first_cell_of(location, shard_of(index))
+            .wrapping_add(i);
         // SAFETY: as in `add`.
         if unsafe { rseq.add(cell, n, index) } {
             return;
@@ -267,7 +269,7 @@ fn reserve_all_cpus<const N: usize>(cells: &Sharded<N, PerCpu>) -> bool {
         return false;
     }
     for index in 0..rseq::possible_indices() {
-        cpu_engine().copy_of(location, shard_of(index));
+        cpu_engine().first_cell_of(location, shard_of(index));
     }
     true
 }
@@ -303,7 +305,7 @@ fn record(cells: &Sharded<2, PerCpu>, v: u64) {
                 record_best(cells.global(0), epoch, value, v);
             });
         }
-        let epoch = engine.copy_of(location, shard_of(index));
+        let epoch = engine.first_cell_of(location, shard_of(index));
         let value = epoch.wrapping_add(1);
         // SAFETY: both are cells of the run in shard `index + 1`'s copy, live `AtomicU64`s.
         let (e, val) = unsafe { (&*epoch, &*value) };
@@ -336,7 +338,7 @@ fn record(cells: &Sharded<2, PerCpu>, v: u64) {
 /// `record` without restartable sequences: the thread's own shard, as the per-thread types.
 #[inline(never)]
 fn record_per_thread(global_epoch: &AtomicU64, location: u64, v: u64) {
-    let epoch = cpu_engine().copy_of(location, shard_of(shard::index()));
+    let epoch = cpu_engine().first_cell_of(location, shard_of(shard::index()));
     // SAFETY: the pair in the copy of the thread's own shard index: live `AtomicU64`s that
     // only this thread writes (`shard::index`).
     let (epoch, value) = unsafe { (&*epoch, &*epoch.wrapping_add(1)) };
@@ -829,7 +831,7 @@ pub fn __unrestartable_add(counter: &Counter, n: u64) {
     let location = counter.cells.location();
     match rseq::get() {
         Some(rseq) => {
-            let cell = cpu_engine().copy_of(location, shard_of(rseq.index()));
+            let cell = cpu_engine().first_cell_of(location, shard_of(rseq.index()));
             // SAFETY: a live cell of the run (as in `add`). The race is the point.
             add_owned(unsafe { &*cell }, n);
         }

@@ -89,16 +89,16 @@ impl<const N: usize> Sharded<N> {
     pub fn with_own<'a, R>(&'a self, write: impl FnOnce(&'a [AtomicU64; N]) -> R) -> R {
         match self.cached_first() {
             // SAFETY: `first` is what `engine::own_cached` returned for this run.
-            Some(first) => write(unsafe { self.own_copy(first) }),
+            Some(first) => write(unsafe { self.own_cells(first) }),
             None => self.with_own_slow(write),
         }
     }
 
     /// The first cell of the calling thread's copy of the run, if the thread's cache has it:
-    /// the add path's fast path, for callers with their own cold path ([`own_copy`]
+    /// the add path's fast path, for callers with their own cold path ([`own_cells`]
     /// turns it into the copy).
     ///
-    /// [`own_copy`]: Self::own_copy
+    /// [`own_cells`]: Self::own_cells
     #[inline(always)]
     pub(crate) fn cached_first(&self) -> Option<*const AtomicU64> {
         // Acquire: pairs with the Release that published the run (`engine::Engine::assign`),
@@ -111,8 +111,8 @@ impl<const N: usize> Sharded<N> {
     #[inline(never)]
     fn with_own_slow<'a, R>(&'a self, write: impl FnOnce(&'a [AtomicU64; N]) -> R) -> R {
         let first = engine::own_slow(&self.location, N);
-        // SAFETY: see `own_copy`.
-        write(unsafe { self.own_copy(first) })
+        // SAFETY: see `own_cells`.
+        write(unsafe { self.own_cells(first) })
     }
 
     /// The run's copy that starts at `first`.
@@ -122,7 +122,7 @@ impl<const N: usize> Sharded<N> {
     /// its chunk (what `engine::own_cached`, [`cached_first`](Self::cached_first) or
     /// `engine::own_slow` returned for this run).
     #[inline(always)]
-    pub(crate) unsafe fn own_copy(&self, first: *const AtomicU64) -> &[AtomicU64; N] {
+    pub(crate) unsafe fn own_cells(&self, first: *const AtomicU64) -> &[AtomicU64; N] {
         // SAFETY: the allocator gave the run `N` consecutive cells inside one chunk, so all
         // `N` are inside that live allocation of `AtomicU64`s, which `[AtomicU64; N]` lays
         // out identically. Chunk copies are freed only with the engine (never, outside

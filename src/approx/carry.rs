@@ -118,7 +118,7 @@ impl<'a, V: CounterValue, const N: usize, const BATCH: u64> Approx<'a, V, N, BAT
         match self.group.cached_first() {
             Some(first) => {
                 // SAFETY: `first` is what `cached_first` returned for this run.
-                let cells = unsafe { self.group.own_copy(first) };
+                let cells = unsafe { self.group.own_cells(first) };
                 add_carrying(&cells[self.cell], n, down, self.carried, Self::MASK);
             }
             None => add_slow(self.group, self.cell, self.carried, Self::MASK, n, down),
@@ -243,7 +243,7 @@ impl<'a, V: CounterValue, const N: usize, const BATCH: u64> Approx<'a, V, N, BAT
     pub(super) fn limited_checking(self, n: u64, down: bool, limit: i128, one_limit: bool) -> bool {
         let cells = match self.group.cached_first() {
             // SAFETY: `first` is what `cached_first` returned for this run.
-            Some(first) => unsafe { self.group.own_copy(first) },
+            Some(first) => unsafe { self.group.own_cells(first) },
             None => self.group.own(),
         };
         let seq = &cells[0];

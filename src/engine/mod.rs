@@ -25,7 +25,7 @@
 //!   the drop), and the next counter's first write is ordered after the clearing by the
 //!   engine's mutex and the `Release`/`Acquire` pair on the location word.
 //! - **The add path** ([`own_cached`]) is: load the counter's location word, load the
-//!   thread's cached base of that chunk from thread-local storage, test it, add the offset.
+//!   thread's cached start of that chunk from thread-local storage, test it, add the offset.
 //!   The location word's low bits name a cache slot; slot 0 is always null, so a counter
 //!   with no run yet and a thread that has not looked the chunk up take the same branch to
 //!   the slow path ([`own_slow`]).
@@ -208,12 +208,12 @@ mod fork {
             _cpu: sync::lock(&cpu_engine().registry),
             _threads: sync::lock(&engine().registry),
         };
-        HELD.with(|slot| *slot.borrow_mut() = Some(held));
+        HELD.with(|current| *current.borrow_mut() = Some(held));
     }
 
     /// After the fork, in the parent and in the child (whose one thread is the forking one).
     extern "C" fn release() {
-        HELD.with(|slot| drop(slot.borrow_mut().take()));
+        HELD.with(|current| drop(current.borrow_mut().take()));
     }
 }
 
@@ -332,20 +332,20 @@ impl Engine {
     /// creating the copy if the shard has none: how per-CPU writers, which change shards
     /// as they move between CPUs, find their cells on every write.
     #[inline(always)]
-    pub(crate) fn copy_of(&self, location: u64, shard: usize) -> *const AtomicU64 {
-        let mut base = self.existing_copy(location, shard);
-        if base.is_null() {
-            base = self.new_copy(chunk_of_slot(slot_of(location)), shard);
+    pub(crate) fn first_cell_of(&self, location: u64, shard: usize) -> *const AtomicU64 {
+        let mut start = self.existing_chunk_start(location, shard);
+        if start.is_null() {
+            start = self.new_copy(chunk_of_slot(slot_of(location)), shard);
         }
         // `wrapping_add` keeps this safe; the run's offset is inside the chunk.
-        base.wrapping_add(offset_of(location))
+        start.wrapping_add(offset_of(location))
     }
 
-    /// The base of shard `shard`'s copy of the chunk of the run at `location` (not 0), or
+    /// The start (first cell) of shard `shard`'s copy of the chunk of the run at `location` (not 0), or
     /// null if the shard has no copy yet. The run's first cell is [`offset_of`]`(location)`
     /// cells further.
     #[inline(always)]
-    pub(crate) fn existing_copy(&self, location: u64, shard: usize) -> *const AtomicU64 {
+    pub(crate) fn existing_chunk_start(&self, location: u64, shard: usize) -> *const AtomicU64 {
         self.copies[slot_of(location)].entry(shard).cast_const()
     }
 
@@ -363,26 +363,26 @@ impl Engine {
             return;
         }
         let offset = offset_of(location);
-        self.copies[slot_of(location)].for_each(|base| {
+        self.copies[slot_of(location)].for_each(|start| {
             // `wrapping_add` keeps this safe; the run's offset is inside the chunk (the
             // allocator's invariant), so the result is in bounds.
-            f(base.cast_const().wrapping_add(offset));
+            f(start.cast_const().wrapping_add(offset));
         });
     }
 
     /// Calls `f` with each shard index that has a copy of the chunk of the run at `location`,
     /// and the run's first cell in that copy, in shard-index order. Nothing for location 0.
     /// (For a reader that must find the same shard's copies of other runs: see
-    /// [`existing_copy`](Self::existing_copy).)
+    /// [`existing_chunk_start`](Self::existing_chunk_start).)
     #[inline]
     pub(crate) fn for_each_shard(&self, location: u64, mut f: impl FnMut(usize, *const AtomicU64)) {
         if location == 0 {
             return;
         }
         let offset = offset_of(location);
-        self.copies[slot_of(location)].for_each_indexed(|shard, base| {
+        self.copies[slot_of(location)].for_each_indexed(|shard, start| {
             // `wrapping_add` keeps this safe; the run's offset is inside the chunk.
-            f(shard, base.cast_const().wrapping_add(offset));
+            f(shard, start.cast_const().wrapping_add(offset));
         });
     }
 
@@ -541,14 +541,14 @@ pub fn check() -> Result<(), String> {
 /// the whole lookup of the add path. `None` for location 0.
 #[inline(always)]
 pub(crate) fn own_cached(location: u64) -> Option<*const AtomicU64> {
-    let base = shard::cached_chunk(slot_of(location));
-    if base.is_null() {
+    let start = shard::cached_chunk(slot_of(location));
+    if start.is_null() {
         return None;
     }
-    // `wrapping_add` keeps this safe; the cache holds only bases of live copies of chunk
+    // `wrapping_add` keeps this safe; the cache holds only starts of live copies of chunk
     // `slot_of(location) − 1`, and the run's offset is inside that chunk, so the result is
     // in bounds.
-    Some(base.wrapping_add(offset_of(location)))
+    Some(start.wrapping_add(offset_of(location)))
 }
 
 /// The calling thread's copy of the run of `len` cells whose location word is `location`:

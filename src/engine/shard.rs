@@ -31,7 +31,7 @@ pub(crate) const MAX_SHARDS: usize = if sync::MODEL { 7 } else { u32::MAX as usi
 /// What the add path needs to know about the calling thread: where its shard's copy of each
 /// arena chunk is.
 pub(crate) struct ThreadCache {
-    /// Slot `k + 1`: the base of this thread's shard's copy of chunk `k`, or null while not
+    /// Slot `k + 1`: the start (first cell) of this thread's shard's copy of chunk `k`, or null while not
     /// looked up yet. Slot 0 is always null: it is where an unassigned location points, so
     /// "no run yet" and "chunk not looked up yet" take the same branch.
     chunks: [Cell<*const AtomicU64>; CACHE_SLOTS],
@@ -130,7 +130,7 @@ impl Drop for ShardGuard {
     }
 }
 
-/// The base of the calling thread's copy of the chunk behind cache slot `slot` (chunk
+/// The start of the calling thread's copy of the chunk behind cache slot `slot` (chunk
 /// `slot − 1`), or null if the thread has not looked it up yet (always null for slot 0).
 #[inline(always)]
 pub(crate) fn cached_chunk(slot: usize) -> *const AtomicU64 {
@@ -156,7 +156,7 @@ pub(crate) fn index() -> usize {
     }
 }
 
-/// The base of the calling thread's copy of the chunk behind cache slot `slot`: takes a
+/// The start of the calling thread's copy of the chunk behind cache slot `slot`: takes a
 /// shard index if the thread has none, creates the shard's copy of the chunk if it has none,
 /// and caches the answer for the add path.
 #[cold]
@@ -166,9 +166,9 @@ pub(crate) fn own_chunk(engine: &'static Engine, slot: usize) -> *const AtomicU6
         Some(shard) => shard,
         None => register(engine),
     };
-    let base = engine.chunk_copy(chunk_of_slot(slot), shard);
-    CACHE.with(|cache| cache.chunks[slot].set(base));
-    base
+    let start = engine.chunk_copy(chunk_of_slot(slot), shard);
+    CACHE.with(|cache| cache.chunks[slot].set(start));
+    start
 }
 
 /// Takes the lowest free shard index for the calling thread, and arranges for it to be
