@@ -6,7 +6,7 @@
 //! (`raise_to` for the monotone one, `sub`/`dec` for the signed one) are written for it
 //! alone.
 
-use crate::field::{self, Field, FieldKind, FieldValue, MetricKind, NoStorage};
+use crate::field::{self, Field, FieldKind, FieldParts, FieldValue, MetricKind, NoStorage};
 use crate::sharded::{self, add_owned, Sharded};
 use crate::sync::{self, AtomicU64};
 use std::fmt;
@@ -812,15 +812,22 @@ impl<V: CounterValue> field::sealed::Sealed for GenericCounter<V> {}
 
 impl<V: CounterValue> Field for GenericCounter<V> {
     const METRIC_KIND: MetricKind = V::METRIC_KIND;
+    const WIDTH: usize = 1;
+    type Value = V;
+    type Handle<'a, const N: usize> = GenericCounterField<'a, V, N>;
+    type Local<'a> = GenericLocalCounter<'a, V>;
+    const EMPTY: V = V::ZERO;
+    fn delta(newer: V, older: V) -> V {
+        V::from_cell(newer.to_cell().wrapping_sub(older.to_cell()))
+    }
+}
+
+impl<V: CounterValue> FieldParts for GenericCounter<V> {
     fn field_value(value: V) -> FieldValue {
         value.field_value()
     }
     const KIND: FieldKind = FieldKind::Sum;
-    const WIDTH: usize = 1;
     type Stored = NoStorage;
-    type Value = V;
-    type Handle<'a, const N: usize> = GenericCounterField<'a, V, N>;
-    type Local<'a> = GenericLocalCounter<'a, V>;
     fn handle<'a, const N: usize>(
         group: &'a Sharded<N>,
         cell: usize,
@@ -840,8 +847,4 @@ impl<V: CounterValue> Field for GenericCounter<V> {
         V::from_cell(raw[cell])
     }
     fn reset_stored(_: &NoStorage) {}
-    const EMPTY: V = V::ZERO;
-    fn delta(newer: V, older: V) -> V {
-        V::from_cell(newer.to_cell().wrapping_sub(older.to_cell()))
-    }
 }

@@ -10,7 +10,7 @@
 //! This module holds the standalone type, its group-field handle ([`ExtremumField`]) and its
 //! local handle ([`LocalExtremum`]).
 
-use crate::field::{self, Field, FieldKind, FieldValue, MetricKind, NoStorage};
+use crate::field::{self, Field, FieldKind, FieldParts, FieldValue, MetricKind, NoStorage};
 use crate::sharded::{self, record_best, shard_best, Sharded};
 use crate::sync::{self, AtomicU64, Ordering};
 use std::fmt;
@@ -533,15 +533,25 @@ impl<D: Direction> field::sealed::Sealed for Extremum<D> {}
 
 impl<D: Direction> Field for Extremum<D> {
     const METRIC_KIND: MetricKind = D::METRIC_KIND;
+    const WIDTH: usize = 2;
+    type Value = u64;
+    type Handle<'a, const N: usize> = ExtremumField<'a, D, N>;
+    type Local<'a> = LocalExtremum<'a, D>;
+    const EMPTY: u64 = match D::METRIC_KIND {
+        MetricKind::Min => u64::MAX,
+        _ => 0,
+    };
+    fn delta(newer: u64, _older: u64) -> u64 {
+        newer
+    }
+}
+
+impl<D: Direction> FieldParts for Extremum<D> {
     fn field_value(value: Self::Value) -> FieldValue {
         FieldValue::Unsigned(value)
     }
     const KIND: FieldKind = FieldKind::Extremum;
-    const WIDTH: usize = 2;
     type Stored = NoStorage;
-    type Value = u64;
-    type Handle<'a, const N: usize> = ExtremumField<'a, D, N>;
-    type Local<'a> = LocalExtremum<'a, D>;
     fn handle<'a, const N: usize>(
         group: &'a Sharded<N>,
         cell: usize,
@@ -561,11 +571,4 @@ impl<D: Direction> Field for Extremum<D> {
         D::encode(raw[cell + 1])
     }
     fn reset_stored(_: &NoStorage) {}
-    const EMPTY: u64 = match D::METRIC_KIND {
-        MetricKind::Min => u64::MAX,
-        _ => 0,
-    };
-    fn delta(newer: u64, _older: u64) -> u64 {
-        newer
-    }
 }

@@ -12,7 +12,6 @@ pub(crate) mod sealed {
 }
 
 /// How a field is stored in a group.
-#[doc(hidden)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FieldKind {
     /// One sum cell (`Counter`, `UpDownCounter`).
@@ -53,38 +52,14 @@ pub enum FieldKind {
             step writes several cells, and a restartable sequence commits exactly one store"
 )]
 pub trait Field: sealed::Sealed {
-    #[doc(hidden)]
-    const KIND: FieldKind;
     /// How many 8-byte cells the field takes in each thread's copy of the group.
     const WIDTH: usize;
-    /// What the group keeps beside its cells for this field (a [`Gauge`](crate::Gauge)'s atomic;
-    /// [`NoStorage`] for sharded fields). Its inherent `new()` is `const`, so a group's
-    /// `new()` can be.
-    #[doc(hidden)]
-    type Stored: Send + Sync;
     /// The field's value in a snapshot.
     type Value: Copy + fmt::Debug + Default + PartialEq + Eq + std::hash::Hash;
     /// What the group's accessor method returns.
     type Handle<'a, const N: usize>;
     /// The field in a local handle.
     type Local<'a>;
-    #[doc(hidden)]
-    fn handle<'a, const N: usize>(
-        group: &'a Sharded<N>,
-        cell: usize,
-        stored: &'a Self::Stored,
-    ) -> Self::Handle<'a, N>;
-    #[doc(hidden)]
-    fn local<'a, const N: usize>(
-        group: &'a Sharded<N>,
-        own: &'a [AtomicU64; N],
-        cell: usize,
-        stored: &'a Self::Stored,
-    ) -> Self::Local<'a>;
-    #[doc(hidden)]
-    fn value(raw: &[u64], cell: usize, stored: &Self::Stored) -> Self::Value;
-    #[doc(hidden)]
-    fn reset_stored(stored: &Self::Stored);
     /// `newer − older` for a sum (wrapping), the newer value for anything else: what a
     /// snapshot's `Sub` gives per field, for rates.
     fn delta(newer: Self::Value, older: Self::Value) -> Self::Value;
@@ -94,13 +69,46 @@ pub trait Field: sealed::Sealed {
     const EMPTY: Self::Value;
     /// What kind of metric the field is, for exporters.
     const METRIC_KIND: MetricKind;
+}
+
+/// How the `stats!` macro lays out a [`Field`] and builds its handles: the half of a field
+/// type that is not API (sharded-slab's pattern: a public trait, and the crate's extension
+/// beside it). Reached only through `__private`, for the macro's expansion.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a field of a `stats!` group",
+    label = "not a shardstat field type",
+    note = "a group's fields must be `Counter`, `UpDownCounter`, `ApproxCounter`, \
+            `ApproxUpDownCounter`, `Max`, `Min` or `Gauge` (import them from `shardstat`)"
+)]
+pub trait FieldParts: Field {
+    /// How the field is stored in a group.
+    const KIND: FieldKind;
+    /// What the group keeps beside its cells for this field (a [`Gauge`](crate::Gauge)'s
+    /// atomic; `NoStorage` for sharded fields). Its inherent `new()` is `const`, so a
+    /// group's `new()` can be.
+    type Stored: Send + Sync;
+    /// The group accessor's handle on the field at `cell`.
+    fn handle<'a, const N: usize>(
+        group: &'a Sharded<N>,
+        cell: usize,
+        stored: &'a Self::Stored,
+    ) -> Self::Handle<'a, N>;
+    /// The field in a local handle whose copy is `own`.
+    fn local<'a, const N: usize>(
+        group: &'a Sharded<N>,
+        own: &'a [AtomicU64; N],
+        cell: usize,
+        stored: &'a Self::Stored,
+    ) -> Self::Local<'a>;
+    /// The field's value from a snapshot's raw cells.
+    fn value(raw: &[u64], cell: usize, stored: &Self::Stored) -> Self::Value;
+    /// What a group `reset` does to the stored part.
+    fn reset_stored(stored: &Self::Stored);
     /// A snapshot value as an exporter's value.
-    #[doc(hidden)]
     fn field_value(value: Self::Value) -> FieldValue;
 }
 
 /// What a group keeps beside its cells for a sharded field: nothing.
-#[doc(hidden)]
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoStorage;
 

@@ -1,7 +1,7 @@
 //! [`Gauge`]: one atomic holding a last value (also a stat-group field kind: a group keeps
 //! it beside its cells).
 
-use crate::field::{self, Field, FieldKind, FieldValue, MetricKind};
+use crate::field::{self, Field, FieldKind, FieldParts, FieldValue, MetricKind};
 use crate::sharded::Sharded;
 use crate::sync::{self, AtomicU64, Ordering};
 use std::fmt;
@@ -160,15 +160,22 @@ impl field::sealed::Sealed for Gauge {}
 /// A group keeps a `Gauge` field beside its cells (its `Stored` is the gauge itself).
 impl Field for Gauge {
     const METRIC_KIND: MetricKind = MetricKind::Gauge;
+    const WIDTH: usize = 0;
+    type Value = u64;
+    type Handle<'a, const N: usize> = &'a Gauge;
+    type Local<'a> = &'a Gauge;
+    const EMPTY: Self::Value = 0;
+    fn delta(newer: u64, _older: u64) -> u64 {
+        newer
+    }
+}
+
+impl FieldParts for Gauge {
     fn field_value(value: Self::Value) -> FieldValue {
         FieldValue::Unsigned(value)
     }
     const KIND: FieldKind = FieldKind::Unsharded;
-    const WIDTH: usize = 0;
     type Stored = Gauge;
-    type Value = u64;
-    type Handle<'a, const N: usize> = &'a Gauge;
-    type Local<'a> = &'a Gauge;
     fn handle<'a, const N: usize>(_: &'a Sharded<N>, _: usize, stored: &'a Gauge) -> &'a Gauge {
         stored
     }
@@ -185,9 +192,5 @@ impl Field for Gauge {
     }
     fn reset_stored(stored: &Gauge) {
         stored.set(0);
-    }
-    const EMPTY: Self::Value = 0;
-    fn delta(newer: u64, _older: u64) -> u64 {
-        newer
     }
 }

@@ -14,16 +14,10 @@
 //!
 //! [`stats!`]: crate::stats
 
-#[doc(hidden)]
-pub use crate::approx::Carried;
 pub use crate::approx::{ApproxCounterField, ApproxUpDownCounterField, GenericApproxCounterField};
 pub use crate::counter::{CounterField, GenericCounterField, UpDownCounterField};
 pub use crate::extremum::{ExtremumField, MaxField, MinField};
 pub use crate::field::{Field, FieldValue, MetricKind};
-#[doc(hidden)]
-pub use crate::field::{FieldKind, NoStorage};
-
-use crate::sharded::CellKind;
 
 /// A group field's name, doc comment and kind, for exporters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,75 +63,3 @@ pub trait Group: Send + Sync {
     /// Every field's value, in declaration order, from one snapshot.
     fn field_values(&self) -> Vec<FieldValue>;
 }
-
-/// The first cell of field number `index`, given every field's width: cell 0 is the
-/// group's sequence word, the fields follow in declaration order.
-#[doc(hidden)]
-pub const fn cell_of(widths: &[usize], index: usize) -> usize {
-    let mut cell = 1;
-    let mut i = 0;
-    while i < index {
-        cell += widths[i];
-        i += 1;
-    }
-    cell
-}
-
-/// What each of the `N` cells of a group's run holds, given every field's kind.
-#[doc(hidden)]
-pub const fn cell_kinds<const N: usize>(fields: &[FieldKind]) -> [CellKind; N] {
-    let mut kinds = [CellKind::Sum; N];
-    kinds[0] = CellKind::Seq;
-    let mut cell = 1;
-    let mut i = 0;
-    while i < fields.len() {
-        match fields[i] {
-            FieldKind::Sum => {
-                kinds[cell] = CellKind::Sum;
-                cell += 1;
-            }
-            FieldKind::Approx => {
-                kinds[cell] = CellKind::Approx;
-                cell += 1;
-            }
-            FieldKind::Extremum => {
-                kinds[cell] = CellKind::Epoch;
-                kinds[cell + 1] = CellKind::Value;
-                cell += 2;
-            }
-            FieldKind::Unsharded => {}
-        }
-        i += 1;
-    }
-    assert!(cell == N, "cell count mismatch");
-    kinds
-}
-
-/// The bytes one thread's copy of a group of `N` cells takes in its arena.
-#[doc(hidden)]
-pub const fn copy_bytes<const N: usize>() -> usize {
-    N * std::mem::size_of::<u64>()
-}
-
-/// A field's name as written, without the `r#` of a raw identifier (`r#type` is `type`):
-/// what exporters, `Debug` and `serde` call the field.
-#[doc(hidden)]
-pub const fn field_name(written: &'static str) -> &'static str {
-    match written.as_bytes() {
-        [b'r', b'#', rest @ ..] => match core::str::from_utf8(rest) {
-            Ok(name) => name,
-            Err(_) => written,
-        },
-        _ => written,
-    }
-}
-
-/// Implemented by no type: `stats!` asks for it of a field named like one of the group's
-/// own methods, so that the compiler's message names the field.
-#[doc(hidden)]
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot name a field of a `stats!` group",
-    label = "a group already has a method of this name",
-    note = "a group's own methods are `new`, `local`, `snapshot` and `reset`: rename the field"
-)]
-pub trait FieldNameIsFree {}

@@ -133,7 +133,9 @@ pub use histogram::{Bucket, Histogram, HistogramSnapshot};
 /// are built from. Not part of the public API: no semver promise.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::field::FieldParts;
     pub use crate::sharded::{add_owned, group_update, update, CellKind, Sharded};
+    pub use crate::stats_macro::{cell_kinds, cell_of, copy_bytes, field_name, FieldNameIsFree};
     pub use crate::sync::AtomicU64;
     pub use crate::sync::SPLIT_CELLS;
     #[cfg(feature = "serde")]
@@ -153,6 +155,17 @@ pub mod __private {
     #[cfg(shardstat_split_word)]
     pub mod torn_read {
         pub use crate::counter::get_without_sequence_check;
+    }
+
+    /// The per-CPU stress test's and the loom suite's negative control: a per-CPU add
+    /// without its restartable section.
+    pub mod percpu {
+        /// A plain load and store on the calling CPU's cell of `counter`, *without* a
+        /// restartable sequence: a thread preempted between the two overwrites the adds made
+        /// meanwhile on that CPU.
+        pub fn unrestartable_add(counter: &crate::percpu::Counter, n: u64) {
+            crate::percpu::unrestartable_add(counter, n);
+        }
     }
 
     /// Histogram internals for the loom suite's negative controls (loom builds only).

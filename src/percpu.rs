@@ -825,9 +825,9 @@ impl<D: Direction> fmt::Debug for Extremum<D> {
 /// A plain load and store on the calling CPU's cell, *without* a restartable sequence: the
 /// bug the stress test's negative control must catch (a thread preempted between its load
 /// and its store overwrites the adds made meanwhile on that CPU). Falls back to a correct
-/// per-thread add where restartable sequences are unavailable. Not part of the API.
-#[doc(hidden)]
-pub fn __unrestartable_add(counter: &Counter, n: u64) {
+/// per-thread add where restartable sequences are unavailable. Reached through
+/// `__private::percpu`; not part of the API.
+pub(crate) fn unrestartable_add(counter: &Counter, n: u64) {
     let location = counter.cells.location();
     match rseq::get() {
         Some(rseq) => {

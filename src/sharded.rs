@@ -29,7 +29,6 @@ use std::marker::PhantomData;
 
 /// What a cell of a run holds, for the whole-run operations ([`Sharded::snapshot`] and
 /// [`Sharded::reset_all`]).
-#[doc(hidden)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CellKind {
     /// A wrapping sum: `global + Σ cells`.
@@ -46,8 +45,7 @@ pub enum CellKind {
 }
 
 /// A run of `N` cells in every shard's arena, with exact race-free `set`/`reset`. The
-/// shards are threads' ([`PerThread`], the default) or CPUs' (`PerCpu`: `crate::percpu`).
-#[doc(hidden)]
+/// shards are threads' (`PerThread`, the default) or CPUs' (`PerCpu`: `crate::percpu`).
 pub struct Sharded<const N: usize, S: Shards = PerThread> {
     /// Where the run is (`engine` packs it); 0 until the first use assigns one.
     location: LocationWord,
@@ -86,7 +84,7 @@ impl<const N: usize> Sharded<N> {
     /// separate, cold call that runs `write` itself, so the fast path keeps nothing alive
     /// across a call (no register to save) and stays a few instructions.
     #[inline(always)]
-    pub fn with_own<'a, R>(&'a self, write: impl FnOnce(&'a [AtomicU64; N]) -> R) -> R {
+    pub(crate) fn with_own<'a, R>(&'a self, write: impl FnOnce(&'a [AtomicU64; N]) -> R) -> R {
         match self.cached_first() {
             // SAFETY: `first` is what `engine::own_cached` returned for this run.
             Some(first) => write(unsafe { self.own_cells(first) }),
@@ -148,7 +146,6 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
 
     /// Calls `f` on the run in every shard that has a copy of its chunk, in shard-index
     /// order. Assigns the run if it has none yet.
-    #[doc(hidden)]
     #[inline]
     pub fn for_each_copy<'s>(&'s self, mut f: impl FnMut(&'s [AtomicU64; N])) {
         engine_of::<S>().for_each_copy(self.location(), |first| {
@@ -161,20 +158,18 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
     }
 
     /// The packed location of the run (0: none yet), without assigning one.
-    #[doc(hidden)]
     pub fn current_location(&self) -> u64 {
         self.location.load(Ordering::Relaxed)
     }
 
     /// The global word of cell `i`.
     #[inline]
-    #[doc(hidden)]
     pub fn global(&self, i: usize) -> &AtomicU64 {
         &self.globals[i]
     }
 
     /// An upper bound of the number of shards that may hold writes. One relaxed load.
-    pub fn shard_bound(&self) -> usize {
+    pub(crate) fn shard_bound(&self) -> usize {
         engine_of::<S>().shard_bound(self.location.load(Ordering::Relaxed))
     }
 
@@ -215,7 +210,6 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
 
     /// Runs `write` with the version lock held in its writing phase: one set/reset at a
     /// time, and readers retry around it.
-    #[doc(hidden)]
     pub fn write_locked<R>(&self, write: impl FnOnce() -> R) -> R {
         let free = self.lock(WRITING);
         let _unlock = Unlock {
@@ -427,7 +421,7 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
     /// version lock computed from the *same* read of the cells, so adds that land after that
     /// read count on top and the value never goes backwards (a read, then a separate `set`,
     /// cancelled the adds between them).
-    pub fn raise_sum(&self, i: usize, value: u64) {
+    pub(crate) fn raise_sum(&self, i: usize, value: u64) {
         self.write_locked(|| {
             let cells = self.cells_sum(i);
             // Relaxed: under the version lock, published by its Release.
@@ -440,7 +434,7 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
 
     /// The largest value recorded into the extremum at cells `i, i + 1` since its last reset
     /// (0 if none).
-    pub fn best(&self, i: usize) -> u64 {
+    pub(crate) fn best(&self, i: usize) -> u64 {
         self.read_stable(|| {
             let epoch = self.globals[i].load(Ordering::Relaxed);
             let mut best = 0;
@@ -454,7 +448,7 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
     }
 
     /// Retires every value recorded into the extremum at cells `i, i + 1`.
-    pub fn new_epoch(&self, i: usize) {
+    pub(crate) fn new_epoch(&self, i: usize) {
         self.write_locked(|| bump_epoch(&self.globals[i]));
     }
 }
@@ -677,7 +671,6 @@ impl<const N: usize, S: Shards> Default for Sharded<N, S> {
 /// Must be called by the copy's owner. Nested calls join the outermost one. If `f` panics,
 /// the bracket is closed anyway (the writes made so far stay), so readers never wait
 /// forever.
-#[doc(hidden)]
 #[inline]
 pub fn update<R>(seq: &AtomicU64, f: impl FnOnce() -> R) -> R {
     struct Close<'a> {
@@ -720,8 +713,7 @@ sync::per_thread! {
 
 /// A stat group's `update` step (what `stats!` expands `update` to): [`update`], with the
 /// calling thread counted as inside a step while `f` runs, so that what could wait for other
-/// threads' steps refuses to run there ([`refuse_inside_update`]).
-#[doc(hidden)]
+/// threads' steps refuses to run there (`refuse_inside_update`).
 #[inline]
 pub fn group_update<R>(seq: &AtomicU64, f: impl FnOnce() -> R) -> R {
     struct Leave;
@@ -775,7 +767,6 @@ fn inside_update(what: &str) -> ! {
 /// Adds `n` to a cell that only the calling thread writes: a plain load and store, no
 /// read-modify-write instruction. Relaxed: the cell orders nothing else, and a reader only
 /// needs each cell's own modification order (which the single writer makes monotone).
-#[doc(hidden)]
 #[inline(always)]
 pub fn add_owned(cell: &AtomicU64, n: u64) {
     let value = keep_in_register(sync::load_owned(cell));

@@ -183,7 +183,7 @@ macro_rules! stats {
         $(#[doc = $doc])*
         $vis struct $name {
             __cells: $crate::__private::Sharded<{ $crate::__stats_cells!($($ty),*) }>,
-            $( $field: <$ty as $crate::group::Field>::Stored, )*
+            $( $field: <$ty as $crate::__private::FieldParts>::Stored, )*
         }
 
         #[doc = concat!("A copy of every field of [`", stringify!($name), "`], taken at once by [`", stringify!($name), "::snapshot`].")]
@@ -214,10 +214,10 @@ macro_rules! stats {
             const __CELLS: usize = $crate::__stats_cells!($($ty),*);
             const __WIDTHS: &[usize] = &[ $( <$ty as $crate::group::Field>::WIDTH, )* ];
             const __KINDS: [$crate::__private::CellKind; __CELLS] =
-                $crate::group::cell_kinds::<__CELLS>(&[ $( <$ty as $crate::group::Field>::KIND, )* ]);
+                $crate::__private::cell_kinds::<__CELLS>(&[ $( <$ty as $crate::__private::FieldParts>::KIND, )* ]);
 
             const fn __cell(field: __Field) -> usize {
-                $crate::group::cell_of(__WIDTHS, field as usize)
+                $crate::__private::cell_of(__WIDTHS, field as usize)
             }
 
             // A private group need not use every generated item.
@@ -228,20 +228,20 @@ macro_rules! stats {
                     pub fn new() -> Self {
                         $name {
                             __cells: $crate::__private::Sharded::new(),
-                            $( $field: <<$ty as $crate::group::Field>::Stored>::new(), )*
+                            $( $field: <<$ty as $crate::__private::FieldParts>::Stored>::new(), )*
                         }
                     }
                 }
 
                 /// The bytes one thread's copy of this group takes in its arena: 8 per cell,
                 /// the sequence word included.
-                pub const BYTES_PER_THREAD: usize = $crate::group::copy_bytes::<__CELLS>();
+                pub const BYTES_PER_THREAD: usize = $crate::__private::copy_bytes::<__CELLS>();
 
                 $(
                     $(#[doc = $fdoc])*
                     #[inline]
                     $fvis fn $field(&self) -> <$ty as $crate::group::Field>::Handle<'_, __CELLS> {
-                        <$ty as $crate::group::Field>::handle(&self.__cells, __cell(__Field::$field), &self.$field)
+                        <$ty as $crate::__private::FieldParts>::handle(&self.__cells, __cell(__Field::$field), &self.$field)
                     }
                 )*
 
@@ -251,7 +251,7 @@ macro_rules! stats {
                 pub fn local(&self) -> $local<'_> {
                     let own = self.__cells.own();
                     $local {
-                        $( $field: <$ty as $crate::group::Field>::local(&self.__cells, own, __cell(__Field::$field), &self.$field), )*
+                        $( $field: <$ty as $crate::__private::FieldParts>::local(&self.__cells, own, __cell(__Field::$field), &self.$field), )*
                         __own: own,
                         __owner_thread: ::core::marker::PhantomData,
                     }
@@ -264,7 +264,7 @@ macro_rules! stats {
                 /// resets, and waits for each writer only until it is between two steps.
                 pub fn snapshot(&self) -> $snap {
                     self.__cells.snapshot_with(&__KINDS, |raw| $snap {
-                        $( $field: <$ty as $crate::group::Field>::value(raw, __cell(__Field::$field), &self.$field), )*
+                        $( $field: <$ty as $crate::__private::FieldParts>::value(raw, __cell(__Field::$field), &self.$field), )*
                     })
                 }
 
@@ -275,7 +275,7 @@ macro_rules! stats {
                 /// snapshot sees the whole reset or none of it.
                 pub fn reset(&self) {
                     self.__cells.reset_all(&__KINDS, || {
-                        $( <$ty as $crate::group::Field>::reset_stored(&self.$field); )*
+                        $( <$ty as $crate::__private::FieldParts>::reset_stored(&self.$field); )*
                     });
                 }
             }
@@ -300,7 +300,7 @@ macro_rules! stats {
                 fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                     let snapshot = self.snapshot();
                     f.debug_struct(stringify!($name))
-                        $( .field($crate::group::field_name(stringify!($field)), &snapshot.$field) )*
+                        $( .field($crate::__private::field_name(stringify!($field)), &snapshot.$field) )*
                         .finish()
                 }
             }
@@ -308,7 +308,7 @@ macro_rules! stats {
             impl ::core::fmt::Debug for $local<'_> {
                 fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                     f.debug_struct(stringify!($local))
-                        $( .field($crate::group::field_name(stringify!($field)), &self.$field) )*
+                        $( .field($crate::__private::field_name(stringify!($field)), &self.$field) )*
                         .finish()
                 }
             }
@@ -316,7 +316,7 @@ macro_rules! stats {
             impl ::core::fmt::Debug for $snap {
                 fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                     f.debug_struct(stringify!($snap))
-                        $( .field($crate::group::field_name(stringify!($field)), &self.$field) )*
+                        $( .field($crate::__private::field_name(stringify!($field)), &self.$field) )*
                         .finish()
                 }
             }
@@ -347,7 +347,7 @@ macro_rules! stats {
                 const FIELDS: &'static [$crate::group::FieldInfo] = &[
                     $(
                         $crate::group::FieldInfo {
-                            name: $crate::group::field_name(stringify!($field)),
+                            name: $crate::__private::field_name(stringify!($field)),
                             // One doc line per line: exporters join them with spaces.
                             help: concat!("" $(, $fdoc, "\n")*),
                             kind: <$ty as $crate::group::Field>::METRIC_KIND,
@@ -357,7 +357,7 @@ macro_rules! stats {
                 fn field_values(&self) -> ::std::vec::Vec<$crate::group::FieldValue> {
                     let snapshot = self.snapshot();
                     ::std::vec![
-                        $( <$ty as $crate::group::Field>::field_value(snapshot.$field), )*
+                        $( <$ty as $crate::__private::FieldParts>::field_value(snapshot.$field), )*
                     ]
                 }
             }
@@ -427,7 +427,7 @@ macro_rules! __stats_serde {
                 // A sum, not `[...].len()`: an empty group has no element to type the array.
                 let fields = 0usize $( + { let _ = stringify!($field); 1 } )*;
                 let mut s = serializer.serialize_struct(stringify!($snap), fields)?;
-                $( s.serialize_field($crate::group::field_name(stringify!($field)), &self.$field)?; )*
+                $( s.serialize_field($crate::__private::field_name(stringify!($field)), &self.$field)?; )*
                 s.end()
             }
         }
@@ -436,7 +436,7 @@ macro_rules! __stats_serde {
 
 /// Refuses a field named like one of the group's own methods (`new`, `local`, `snapshot`,
 /// `reset`) with a message at the field: the field's own name becomes a type that lacks
-/// [`FieldNameIsFree`](crate::group::FieldNameIsFree).
+/// `FieldNameIsFree`.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __stats_reserved {
@@ -448,9 +448,81 @@ macro_rules! __stats_reserved {
         const _: () = {
             #[allow(non_camel_case_types, dead_code)]
             struct $field;
-            const fn refuse<T: $crate::group::FieldNameIsFree>() {}
+            const fn refuse<T: $crate::__private::FieldNameIsFree>() {}
             refuse::<$field>();
         };
     };
     ($field:ident) => {};
 }
+
+// ---- what the expansion calls, through `__private` ----------------------------------------
+
+use crate::field::FieldKind;
+use crate::sharded::CellKind;
+
+/// The first cell of field number `index`, given every field's width: cell 0 is the
+/// group's sequence word, the fields follow in declaration order.
+pub const fn cell_of(widths: &[usize], index: usize) -> usize {
+    let mut cell = 1;
+    let mut i = 0;
+    while i < index {
+        cell += widths[i];
+        i += 1;
+    }
+    cell
+}
+
+/// What each of the `N` cells of a group's run holds, given every field's kind.
+pub const fn cell_kinds<const N: usize>(fields: &[FieldKind]) -> [CellKind; N] {
+    let mut kinds = [CellKind::Sum; N];
+    kinds[0] = CellKind::Seq;
+    let mut cell = 1;
+    let mut i = 0;
+    while i < fields.len() {
+        match fields[i] {
+            FieldKind::Sum => {
+                kinds[cell] = CellKind::Sum;
+                cell += 1;
+            }
+            FieldKind::Approx => {
+                kinds[cell] = CellKind::Approx;
+                cell += 1;
+            }
+            FieldKind::Extremum => {
+                kinds[cell] = CellKind::Epoch;
+                kinds[cell + 1] = CellKind::Value;
+                cell += 2;
+            }
+            FieldKind::Unsharded => {}
+        }
+        i += 1;
+    }
+    assert!(cell == N, "cell count mismatch");
+    kinds
+}
+
+/// The bytes one thread's copy of a group of `N` cells takes in its arena.
+pub const fn copy_bytes<const N: usize>() -> usize {
+    N * std::mem::size_of::<u64>()
+}
+
+/// A field's name as written, without the `r#` of a raw identifier (`r#type` is `type`):
+/// what exporters, `Debug` and `serde` call the field.
+pub const fn field_name(written: &'static str) -> &'static str {
+    match written.as_bytes() {
+        [b'r', b'#', rest @ ..] => match core::str::from_utf8(rest) {
+            Ok(name) => name,
+            Err(_) => written,
+        },
+        _ => written,
+    }
+}
+
+/// Implemented by no type: `stats!` asks for it of a field named like one of the group's
+/// own methods, so that the compiler's message names the field.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot name a field of a `stats!` group",
+    label = "a group already has a method of this name",
+    note = "a group's own methods are `new`, `local`, `snapshot` and `reset`: rename the field"
+)]
+pub trait FieldNameIsFree {}

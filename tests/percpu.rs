@@ -112,7 +112,7 @@ fn the_same_add_without_a_restartable_sequence_loses_counts() {
             for _ in 0..THREADS {
                 s.spawn(|| {
                     for _ in 0..ADDS {
-                        percpu::__unrestartable_add(&racy, 1);
+                        shardstat::__private::percpu::unrestartable_add(&racy, 1);
                     }
                 });
             }

@@ -162,7 +162,7 @@ impl crate::ModelLimited for TrustingLimitCounter {
 }
 
 /// A per-CPU counter whose add is the plain load and store of the per-CPU cell *without*
-/// the restartable section around it (`shardstat::percpu::__unrestartable_add`): two
+/// the restartable section around it (`shardstat::__private::percpu::unrestartable_add`): two
 /// threads on one CPU overwrite each other's adds.
 #[derive(Debug, Default)]
 pub struct UnrestartableCounter(shardstat::percpu::Counter);
@@ -172,7 +172,7 @@ impl ModelCounter for UnrestartableCounter {
         Self::default()
     }
     fn add(&self, n: u64) {
-        shardstat::percpu::__unrestartable_add(&self.0, n);
+        shardstat::__private::percpu::unrestartable_add(&self.0, n);
     }
     fn get(&self) -> u64 {
         self.0.get()

@@ -734,6 +734,17 @@ impl<V: CounterValue, const BATCH: u64> field::sealed::Sealed for GenericApproxC
 
 impl<V: CounterValue, const BATCH: u64> Field for GenericApproxCounter<V, BATCH> {
     const METRIC_KIND: MetricKind = V::METRIC_KIND;
+    const WIDTH: usize = 1;
+    type Value = V;
+    type Handle<'a, const N: usize> = GenericApproxCounterField<'a, V, N, BATCH>;
+    type Local<'a> = GenericLocalApproxCounter<'a, V, BATCH>;
+    const EMPTY: V = V::ZERO;
+    fn delta(newer: V, older: V) -> V {
+        V::from_cell(newer.to_cell().wrapping_sub(older.to_cell()))
+    }
+}
+
+impl<V: CounterValue, const BATCH: u64> FieldParts for GenericApproxCounter<V, BATCH> {
     fn field_value(value: V) -> FieldValue {
         value.field_value()
     }
@@ -741,11 +752,7 @@ impl<V: CounterValue, const BATCH: u64> Field for GenericApproxCounter<V, BATCH>
         let _ = Batch::<BATCH>::MASK;
         FieldKind::Approx
     };
-    const WIDTH: usize = 1;
     type Stored = Carried;
-    type Value = V;
-    type Handle<'a, const N: usize> = GenericApproxCounterField<'a, V, N, BATCH>;
-    type Local<'a> = GenericLocalApproxCounter<'a, V, BATCH>;
     fn handle<'a, const N: usize>(
         group: &'a Sharded<N>,
         cell: usize,
@@ -765,8 +772,4 @@ impl<V: CounterValue, const BATCH: u64> Field for GenericApproxCounter<V, BATCH>
         V::from_cell(raw[cell])
     }
     fn reset_stored(_: &Carried) {}
-    const EMPTY: V = V::ZERO;
-    fn delta(newer: V, older: V) -> V {
-        V::from_cell(newer.to_cell().wrapping_sub(older.to_cell()))
-    }
 }

@@ -80,7 +80,7 @@
 //! Every ordering used here is listed, with its reason, in `docs/design.md`.
 
 use crate::counter::CounterValue;
-use crate::field::{self, Field, FieldKind, FieldValue, MetricKind};
+use crate::field::{self, Field, FieldKind, FieldParts, FieldValue, MetricKind};
 use crate::sharded::{self, Sharded};
 use crate::sync::{self, fence, keep_in_register, AtomicU64, Ordering};
 use std::cmp::Ordering as Cmp;

@@ -22,7 +22,6 @@ impl<const BATCH: u64> Batch<BATCH> {
 /// The two words an approximate counter carries its shards' whole batches into (module
 /// docs, "The carry"), on a cache line of their own: adds that carry write them, plain adds
 /// never read them.
-#[doc(hidden)]
 #[repr(align(128))]
 pub struct Carried {
     /// Raised before the cell when the value rises, lowered after it when it falls.

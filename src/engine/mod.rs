@@ -221,19 +221,16 @@ mod fork {
 /// `percpu` ones) or a CPU's ([`PerCpu`]). Each kind has its own engine — its own arenas,
 /// run allocator and copy tables — so a per-CPU counter's shard index is never a thread's.
 /// Sealed.
-#[doc(hidden)]
 pub trait Shards: sealed::Sealed + Send + Sync + 'static {
     /// Whether the shards are the per-CPU engine's.
     const PER_CPU: bool;
 }
 
 /// Shards per thread: the default engine.
-#[doc(hidden)]
 #[derive(Debug)]
 pub enum PerThread {}
 
 /// Shards per CPU (per concurrency ID): the `percpu` engine (`crate::percpu`).
-#[doc(hidden)]
 #[derive(Debug)]
 pub enum PerCpu {}
 

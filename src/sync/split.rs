@@ -209,7 +209,6 @@ impl AtomicU64 {
     /// Reads the halves *without* the sequence check: what a reader that forgets it sees —
     /// half of one value and half of another while a write crosses 2^32. Only for the
     /// torn-read test's negative control.
-    #[doc(hidden)]
     pub fn load_unchecked(&self) -> u64 {
         let hi = self.halves[HI].load(Ordering::Relaxed);
         let lo = self.halves[LO].load(Ordering::Relaxed);
