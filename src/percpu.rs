@@ -83,7 +83,7 @@
 //! A per-CPU counter cannot be a field of a `stats!` group:
 //!
 //! ```compile_fail,E0277
-//! // error[E0277]: `shardstat::percpu::Counter` cannot be a field of a `stats!` group
+//! // error[E0277]: `shardstat::percpu::GenericCounter<u64>` cannot be a field of a `stats!` group
 //! shardstat::stats! {
 //!     #[snapshot = S]
 //!     #[local = L]
@@ -93,6 +93,7 @@
 //! }
 //! ```
 
+use crate::counter::CounterValue;
 use crate::engine::{cpu_engine, offset_of, shard, PerCpu};
 use crate::extremum::{Direction, Largest, Smallest};
 use crate::sharded::{add_owned, record_best, Sharded};
@@ -346,7 +347,8 @@ fn record_per_thread(global_epoch: &AtomicU64, location: u64, v: u64) {
 }
 
 /// A monotone 64-bit counter sharded per CPU: [`crate::Counter`]'s API and semantics, with
-/// memory and reads bounded by CPUs (module docs).
+/// memory and reads bounded by CPUs (module docs). Its methods are [`GenericCounter`]'s (this
+/// is `GenericCounter<u64>`).
 ///
 /// Semantics (each tested, in both modes): exact at rest; nothing lost or counted twice —
 /// under contention, preemption, migration and thread exit, and, where restartable sequences
@@ -371,152 +373,13 @@ fn record_per_thread(global_epoch: &AtomicU64, location: u64, v: u64) {
 /// });
 /// assert_eq!(PAGES_SENT.get(), 640);
 /// ```
-pub struct Counter {
-    cells: Sharded<1, PerCpu>,
-}
-
-impl Counter {
-    sync::const_fn! {
-        /// A counter at 0. `const`, so a counter can be a `static`.
-        ///
-        /// ```
-        /// static REQUESTS: shardstat::percpu::Counter = shardstat::percpu::Counter::new();
-        /// assert_eq!(REQUESTS.get(), 0);
-        /// ```
-        pub fn new() -> Self {
-            Counter {
-                cells: Sharded::new(),
-            }
-        }
-    }
-
-    /// Adds `n`, wrapping at `u64::MAX`: one restartable sequence on the calling CPU's
-    /// cell.
-    ///
-    /// ```
-    /// let bytes = shardstat::percpu::Counter::new();
-    /// bytes.add(4096);
-    /// bytes.add(512);
-    /// assert_eq!(bytes.get(), 4608);
-    /// ```
-    #[inline]
-    pub fn add(&self, n: u64) {
-        add(&self.cells, 0, n);
-    }
-
-    /// Adds 1.
-    ///
-    /// ```
-    /// let syncs = shardstat::percpu::Counter::new();
-    /// syncs.inc();
-    /// assert_eq!(syncs.get(), 1);
-    /// ```
-    #[inline]
-    pub fn inc(&self) {
-        self.add(1);
-    }
-
-    /// The sum of every add since the last `set`/`reset`, wrapping: one cell per CPU that
-    /// has added. Adds that happened-before the call are all included.
-    ///
-    /// ```
-    /// let c = shardstat::percpu::Counter::new();
-    /// std::thread::scope(|s| {
-    ///     s.spawn(|| c.add(2));
-    ///     s.spawn(|| c.add(3));
-    /// });
-    /// assert_eq!(c.get(), 5);
-    /// ```
-    pub fn get(&self) -> u64 {
-        self.cells.sum(0)
-    }
-
-    /// Makes the counter read `value`, exactly, even while other threads add: each
-    /// concurrent add is counted on top of `value` or not at all. Never writes a shard.
-    ///
-    /// ```
-    /// let c = shardstat::percpu::Counter::new();
-    /// c.add(10);
-    /// c.set(100);
-    /// c.add(1);
-    /// assert_eq!(c.get(), 101);
-    /// ```
-    pub fn set(&self, value: u64) {
-        self.cells.set(0, value);
-    }
-
-    /// Sets the counter to 0 (exactly as [`set(0)`](Counter::set)).
-    ///
-    /// ```
-    /// let c = shardstat::percpu::Counter::new();
-    /// c.add(7);
-    /// c.reset();
-    /// assert_eq!(c.get(), 0);
-    /// ```
-    pub fn reset(&self) {
-        self.set(0);
-    }
-
-    /// Creates this counter's cells on every CPU the kernel may ever bring up, so that no
-    /// later [`add`](Counter::add) on any CPU takes a lock or allocates; returns whether adds
-    /// are now **async-signal-safe** (see [Signal handlers](crate::percpu#signal-handlers)).
-    ///
-    /// An add normally creates its CPU's cells the first time it runs there, under the
-    /// engine's mutex and with the allocator: a signal handler that adds while its thread is
-    /// inside that first add (or inside `malloc`) would deadlock. Call this once, before
-    /// installing the handler. Costs 8 bytes per possible CPU for this counter and the
-    /// per-CPU counters near it (up to a few KiB per CPU). `false`, and nothing reserved,
-    /// where restartable sequences do not run: there the shards are threads', which cannot
-    /// be created in advance.
-    ///
-    /// ```
-    /// static SIGNALS_SEEN: shardstat::percpu::Counter = shardstat::percpu::Counter::new();
-    ///
-    /// if SIGNALS_SEEN.reserve_all_cpus() {
-    ///     // a signal handler may now call SIGNALS_SEEN.inc()
-    /// }
-    /// SIGNALS_SEEN.inc();
-    /// assert_eq!(SIGNALS_SEEN.get(), 1);
-    /// ```
-    pub fn reserve_all_cpus(&self) -> bool {
-        reserve_all_cpus(&self.cells)
-    }
-
-    /// How many shards hold this counter's cells (and those of the per-CPU counters near
-    /// it): at most one per CPU the process has run on (plus one if a thread without a
-    /// registered rseq area wrote), or one per thread without restartable sequences. What
-    /// [`get`](Counter::get) reads. One load.
-    ///
-    /// ```
-    /// let c = shardstat::percpu::Counter::new();
-    /// assert_eq!(c.shards(), 0, "no add yet");
-    /// c.inc();
-    /// assert!(c.shards() >= 1);
-    /// ```
-    pub fn shards(&self) -> usize {
-        self.cells.shard_bound()
-    }
-}
-
-impl Default for Counter {
-    /// A counter at 0.
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Debug for Counter {
-    /// Shows the current value: `Counter { value: 42 }`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Counter")
-            .field("value", &self.get())
-            .finish()
-    }
-}
+pub type Counter = GenericCounter<u64>;
 
 /// A signed 64-bit counter sharded per CPU: [`crate::UpDownCounter`]'s API and semantics,
 /// with memory and reads bounded by CPUs (module docs). In-flight requests, open
-/// connections, bytes queued.
+/// connections, bytes queued. Its methods are [`GenericCounter`]'s (this is
+/// `GenericCounter<i64>`, so `add` takes an `i64`), and [`sub`](GenericCounter::sub) and
+/// [`dec`](GenericCounter::dec).
 ///
 /// ```
 /// use shardstat::percpu::UpDownCounter;
@@ -532,39 +395,157 @@ impl fmt::Debug for Counter {
 /// });
 /// assert_eq!(IN_FLIGHT.get(), 0);
 /// ```
-pub struct UpDownCounter {
+pub type UpDownCounter = GenericCounter<i64>;
+
+/// An exact counter sharded per CPU, counting in `V`: use it as [`Counter`] (`u64`) or
+/// [`UpDownCounter`] (`i64`). The per-CPU twin of [`crate::GenericCounter`], kept a type of
+/// its own because its cells live in the per-CPU engine and it has no group field or local
+/// handle (a restartable sequence commits one store; module docs).
+///
+/// ```
+/// let c = shardstat::percpu::Counter::new();
+/// c.add(2);
+/// assert_eq!(c.get(), 2);
+/// ```
+pub struct GenericCounter<V: CounterValue> {
     cells: Sharded<1, PerCpu>,
+    _value: PhantomData<V>,
 }
 
-impl UpDownCounter {
+impl<V: CounterValue> GenericCounter<V> {
     sync::const_fn! {
-        /// A counter at 0. `const`, so it can be a `static`.
+        /// A counter at 0. `const`, so a counter can be a `static`.
         ///
         /// ```
-        /// static QUEUED: shardstat::percpu::UpDownCounter = shardstat::percpu::UpDownCounter::new();
-        /// assert_eq!(QUEUED.get(), 0);
+        /// static REQUESTS: shardstat::percpu::Counter = shardstat::percpu::Counter::new();
+        /// assert_eq!(REQUESTS.get(), 0);
         /// ```
         pub fn new() -> Self {
-            UpDownCounter {
+            GenericCounter {
                 cells: Sharded::new(),
+                _value: PhantomData,
             }
         }
     }
 
-    /// Adds `n` (which may be negative), wrapping.
+    /// Adds `n` (negative `n` subtracts, on an [`UpDownCounter`]), wrapping: one restartable
+    /// sequence on the calling CPU's cell.
     ///
     /// ```
-    /// let c = shardstat::percpu::UpDownCounter::new();
-    /// c.add(5);
-    /// c.add(-7);
-    /// assert_eq!(c.get(), -2);
+    /// let bytes = shardstat::percpu::Counter::new();
+    /// bytes.add(4096);
+    /// bytes.add(512);
+    /// assert_eq!(bytes.get(), 4608);
+    ///
+    /// let queued = shardstat::percpu::UpDownCounter::new();
+    /// queued.add(5);
+    /// queued.add(-7);
+    /// assert_eq!(queued.get(), -2);
     /// ```
     #[inline]
-    pub fn add(&self, n: i64) {
-        add(&self.cells, 0, n as u64);
+    pub fn add(&self, n: V) {
+        add(&self.cells, 0, n.to_cell());
     }
 
-    /// Subtracts `n`, wrapping.
+    /// Adds 1.
+    ///
+    /// ```
+    /// let syncs = shardstat::percpu::Counter::new();
+    /// syncs.inc();
+    /// assert_eq!(syncs.get(), 1);
+    /// ```
+    #[inline]
+    pub fn inc(&self) {
+        self.add(V::ONE);
+    }
+
+    /// The sum of every add since the last `set`/`reset`, wrapping: one cell per CPU that
+    /// has added. Adds that happened-before the call are all included.
+    ///
+    /// ```
+    /// let c = shardstat::percpu::Counter::new();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| c.add(2));
+    ///     s.spawn(|| c.add(3));
+    /// });
+    /// assert_eq!(c.get(), 5);
+    /// ```
+    pub fn get(&self) -> V {
+        V::from_cell(self.cells.sum(0))
+    }
+
+    /// Makes the counter read `value`, exactly, even while other threads add: each
+    /// concurrent add is counted on top of `value` or not at all. Never writes a shard.
+    ///
+    /// ```
+    /// let c = shardstat::percpu::Counter::new();
+    /// c.add(10);
+    /// c.set(100);
+    /// c.add(1);
+    /// assert_eq!(c.get(), 101);
+    /// ```
+    pub fn set(&self, value: V) {
+        self.cells.set(0, value.to_cell());
+    }
+
+    /// Sets the counter to 0 (exactly as `set(0)`).
+    ///
+    /// ```
+    /// let c = shardstat::percpu::Counter::new();
+    /// c.add(7);
+    /// c.reset();
+    /// assert_eq!(c.get(), 0);
+    /// ```
+    pub fn reset(&self) {
+        self.set(V::ZERO);
+    }
+
+    /// Creates this counter's cells on every CPU the kernel may ever bring up, so that no
+    /// later [`add`](GenericCounter::add) on any CPU takes a lock or allocates; returns
+    /// whether adds are now **async-signal-safe** (see [Signal
+    /// handlers](crate::percpu#signal-handlers)).
+    ///
+    /// An add normally creates its CPU's cells the first time it runs there, under the
+    /// engine's mutex and with the allocator: a signal handler that adds while its thread is
+    /// inside that first add (or inside `malloc`) would deadlock. Call this once, before
+    /// installing the handler. Costs 8 bytes per possible CPU for this counter and the
+    /// per-CPU counters near it (up to a few KiB per CPU). `false`, and nothing reserved,
+    /// where restartable sequences do not run: there the shards are threads', which cannot
+    /// be created in advance.
+    ///
+    /// ```
+    /// static SIGNALS_SEEN: shardstat::percpu::Counter = shardstat::percpu::Counter::new();
+    ///
+    /// if SIGNALS_SEEN.reserve_all_cpus() {
+    ///     // a signal handler may now call SIGNALS_SEEN.inc()
+    ///     let cpus = std::thread::available_parallelism().unwrap().get();
+    ///     assert!(SIGNALS_SEEN.shards() >= cpus, "a shard for every CPU, written or not");
+    /// }
+    /// SIGNALS_SEEN.inc();
+    /// assert_eq!(SIGNALS_SEEN.get(), 1);
+    /// ```
+    pub fn reserve_all_cpus(&self) -> bool {
+        reserve_all_cpus(&self.cells)
+    }
+
+    /// How many shards hold this counter's cells (and those of the per-CPU counters near
+    /// it): at most one per CPU the process has run on (plus one if a thread without a
+    /// registered rseq area wrote), or one per thread without restartable sequences. What
+    /// [`get`](GenericCounter::get) reads. One load.
+    ///
+    /// ```
+    /// let c = shardstat::percpu::Counter::new();
+    /// assert_eq!(c.shards(), 0, "no add yet");
+    /// c.inc();
+    /// assert!(c.shards() >= 1);
+    /// ```
+    pub fn shards(&self) -> usize {
+        self.cells.shard_bound()
+    }
+}
+
+impl UpDownCounter {
+    /// Subtracts `n`, wrapping. [`UpDownCounter`] only.
     ///
     /// ```
     /// let c = shardstat::percpu::UpDownCounter::new();
@@ -576,19 +557,7 @@ impl UpDownCounter {
         self.add(n.wrapping_neg());
     }
 
-    /// Adds 1.
-    ///
-    /// ```
-    /// let c = shardstat::percpu::UpDownCounter::new();
-    /// c.inc();
-    /// assert_eq!(c.get(), 1);
-    /// ```
-    #[inline]
-    pub fn inc(&self) {
-        self.add(1);
-    }
-
-    /// Subtracts 1.
+    /// Subtracts 1. [`UpDownCounter`] only.
     ///
     /// ```
     /// let c = shardstat::percpu::UpDownCounter::new();
@@ -599,83 +568,19 @@ impl UpDownCounter {
     pub fn dec(&self) {
         self.add(-1);
     }
-
-    /// The sum of every add since the last `set`/`reset`, wrapping.
-    ///
-    /// ```
-    /// let c = shardstat::percpu::UpDownCounter::new();
-    /// std::thread::scope(|s| {
-    ///     s.spawn(|| c.add(10));
-    ///     s.spawn(|| c.sub(4));
-    /// });
-    /// assert_eq!(c.get(), 6);
-    /// ```
-    pub fn get(&self) -> i64 {
-        self.cells.sum(0) as i64
-    }
-
-    /// Makes the counter read `value`, exactly, even while other threads add.
-    ///
-    /// ```
-    /// let c = shardstat::percpu::UpDownCounter::new();
-    /// c.add(10);
-    /// c.set(-5);
-    /// c.inc();
-    /// assert_eq!(c.get(), -4);
-    /// ```
-    pub fn set(&self, value: i64) {
-        self.cells.set(0, value as u64);
-    }
-
-    /// Sets the counter to 0.
-    ///
-    /// ```
-    /// let c = shardstat::percpu::UpDownCounter::new();
-    /// c.add(7);
-    /// c.reset();
-    /// assert_eq!(c.get(), 0);
-    /// ```
-    pub fn reset(&self) {
-        self.set(0);
-    }
-
-    /// Creates this counter's cells on every CPU, so that adds never lock or allocate; whether
-    /// they are now async-signal-safe (see [`Counter::reserve_all_cpus`]).
-    ///
-    /// ```
-    /// let queued = shardstat::percpu::UpDownCounter::new();
-    /// if queued.reserve_all_cpus() {
-    ///     let cpus = std::thread::available_parallelism().unwrap().get();
-    ///     assert!(queued.shards() >= cpus, "a shard for every CPU, written or not");
-    /// }
-    /// ```
-    pub fn reserve_all_cpus(&self) -> bool {
-        reserve_all_cpus(&self.cells)
-    }
-
-    /// How many shards hold this counter's cells (see [`Counter::shards`]).
-    ///
-    /// ```
-    /// let c = shardstat::percpu::UpDownCounter::new();
-    /// c.dec();
-    /// assert!(c.shards() >= 1);
-    /// ```
-    pub fn shards(&self) -> usize {
-        self.cells.shard_bound()
-    }
 }
 
-impl Default for UpDownCounter {
+impl<V: CounterValue> Default for GenericCounter<V> {
     /// A counter at 0.
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl fmt::Debug for UpDownCounter {
-    /// Shows the current value: `UpDownCounter { value: -3 }`.
+impl<V: CounterValue> fmt::Debug for GenericCounter<V> {
+    /// Shows the current value: `Counter { value: 42 }`, `UpDownCounter { value: -3 }`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UpDownCounter")
+        f.debug_struct(V::NAMES[0])
             .field("value", &self.get())
             .finish()
     }
