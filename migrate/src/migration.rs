@@ -206,6 +206,74 @@ impl Progress {
     }
 }
 
+/// The migration thread's side of a running migration: its channels to the sender
+/// threads, the next channel in turn, and its clock. `migrate` drives it pass after pass.
+struct Migration<'a, S: Stats> {
+    stats: &'a S,
+    senders: Vec<SyncSender<Job>>,
+    next_channel: usize,
+    clock: Clock,
+}
+
+impl<S: Stats> Migration<'_, S> {
+    /// Queues every page set in `bitmap` (clearing it), then waits until all are sent.
+    /// Pass `MAX_PASSES + 1` is the stop-and-copy.
+    fn send_bitmap(&mut self, bitmap: &mut [u64], pass: u32, dirty: u64) {
+        let phase = if pass > MAX_PASSES {
+            Phase::Downtime
+        } else {
+            Phase::Precopy
+        };
+        let mut sent = 0u64;
+        let mut packet = Vec::with_capacity(PACKET_PAGES);
+        for (w, word) in bitmap.iter_mut().enumerate() {
+            while *word != 0 {
+                let bit = word.trailing_zeros() as usize;
+                *word &= *word - 1;
+                packet.push((w * 64 + bit) as u32);
+                sent += 1;
+                if packet.len() == PACKET_PAGES {
+                    let done = sent as f64 / dirty.max(1) as f64;
+                    self.queue(std::mem::take(&mut packet), phase, pass, done);
+                }
+            }
+        }
+        if !packet.is_empty() {
+            let done = sent as f64 / dirty.max(1) as f64;
+            self.queue(packet, phase, pass, done);
+        }
+        self.sync_channels(pass);
+    }
+
+    /// Hands `packet` to the next channel in turn, running the 100 ms update while it waits.
+    /// The bytes are counted where they are sent: the senders count pages and headers, this
+    /// thread its marker on the main stream.
+    fn queue(&mut self, packet: Vec<u32>, phase: Phase, pass: u32, done: f64) {
+        self.stats.file_bytes(FILE_MARKER, phase); // the main stream's per-packet marker
+        let channel = &self.senders[self.next_channel % self.senders.len()];
+        let (clock, stats) = (&mut self.clock, self.stats);
+        hand_over(channel, Job::Packet(packet, phase), || {
+            clock.tick(stats, pass, done)
+        });
+        self.next_channel += 1;
+    }
+
+    /// QEMU's multifd sync: waits until every channel has sent what it was given.
+    fn sync_channels(&mut self, pass: u32) {
+        let (clock, stats) = (&mut self.clock, self.stats);
+        for tx in &self.senders {
+            let (done_tx, done_rx) = sync_channel(1);
+            hand_over(tx, Job::Flush(done_tx), || clock.tick(stats, pass, 1.0));
+            while done_rx.recv_timeout(Duration::from_millis(1)).is_err() {
+                clock.tick(stats, pass, 1.0);
+            }
+        }
+    }
+}
+
+/// Migrates a guest of `config.ram` bytes while it dirties pages: passes until the expected
+/// downtime is within the limit (or `MAX_PASSES`), then the stop-and-copy; checks that the
+/// destination holds the source's memory.
 pub(super) fn migrate<S: Stats>(config: &Config, stats: &S, quiet: bool) -> Outcome {
     let started = Instant::now();
     let src = Ram::new(config.ram, initial_word);
@@ -241,7 +309,7 @@ pub(super) fn migrate<S: Stats>(config: &Config, stats: &S, quiet: bool) -> Outc
             .unzip();
         let setup = started.elapsed();
         let begin = Instant::now();
-        let mut clock = Clock {
+        let clock = Clock {
             tracker: stats.tracker(),
             timer: UpdateTimer::new(Instant::now()),
             last: RateSample {
@@ -253,7 +321,12 @@ pub(super) fn migrate<S: Stats>(config: &Config, stats: &S, quiet: bool) -> Outc
             },
             progress,
         };
-        let mut next_channel = 0;
+        let mut migration = Migration {
+            stats,
+            senders,
+            next_channel: 0,
+            clock,
+        };
         let mut pass = 0;
         let mut dirty_pages = pages as u64;
         let mut converged = false;
@@ -264,60 +337,15 @@ pub(super) fn migrate<S: Stats>(config: &Config, stats: &S, quiet: bool) -> Outc
             per_second: 0,
         };
 
-        // Queues every page set in `bitmap` (clearing it), then waits until all are sent.
-        let mut send_bitmap = |bitmap: &mut [u64], clock: &mut Clock, pass: u32, dirty: u64| {
-            let downtime = pass > MAX_PASSES;
-            let mut sent = 0u64;
-            let mut queue = |packet: Vec<u32>, clock: &mut Clock, sent: u64| {
-                // The bytes are counted where they are sent: the senders count pages and
-                // headers, this thread its marker on the main stream.
-                let phase = if downtime {
-                    Phase::Downtime
-                } else {
-                    Phase::Precopy
-                };
-                stats.file_bytes(FILE_MARKER, phase); // the main stream's per-packet marker
-                let done = sent as f64 / dirty.max(1) as f64;
-                let channel = &senders[next_channel % senders.len()];
-                hand_over(channel, Job::Packet(packet, phase), || {
-                    clock.tick(stats, pass, done)
-                });
-                next_channel += 1;
-            };
-            let mut packet = Vec::with_capacity(PACKET_PAGES);
-            for (w, word) in bitmap.iter_mut().enumerate() {
-                while *word != 0 {
-                    let bit = word.trailing_zeros() as usize;
-                    *word &= *word - 1;
-                    packet.push((w * 64 + bit) as u32);
-                    sent += 1;
-                    if packet.len() == PACKET_PAGES {
-                        queue(std::mem::take(&mut packet), clock, sent);
-                    }
-                }
-            }
-            if !packet.is_empty() {
-                queue(packet, clock, sent);
-            }
-            // QEMU's multifd sync: every channel has sent what it was given.
-            for tx in &senders {
-                let (done_tx, done_rx) = sync_channel(1);
-                hand_over(tx, Job::Flush(done_tx), || clock.tick(stats, pass, 1.0));
-                while done_rx.recv_timeout(Duration::from_millis(1)).is_err() {
-                    clock.tick(stats, pass, 1.0);
-                }
-            }
-        };
-
         while pass < MAX_PASSES {
             pass += 1;
-            send_bitmap(&mut bitmap, &mut clock, pass, dirty_pages);
+            migration.send_bitmap(&mut bitmap, pass, dirty_pages);
             // Bitmap sync: what the guest dirtied meanwhile is the next pass.
             let logged;
             (logged, dirty_pages) = log.sync(&mut bitmap);
             stats.dirty_sync(dirty_pages * PAGE_SIZE, rate.add(logged, false));
             // No bandwidth measured yet: the downtime is unknown, and not within the limit.
-            let expected = expected_downtime(dirty_pages * PAGE_SIZE, &clock.last);
+            let expected = expected_downtime(dirty_pages * PAGE_SIZE, &migration.clock.last);
             if let Some(expected) = expected {
                 downtime_estimates.record((expected * 1000.0).min(u64::MAX as f64) as u64);
             }
@@ -329,17 +357,20 @@ pub(super) fn migrate<S: Stats>(config: &Config, stats: &S, quiet: bool) -> Outc
         }
 
         // Stop-and-copy: pause the guest, take the last dirty pages, send them unlimited.
-        let expected_downtime_ms =
-            expected_downtime(stats.snapshot().dirty_bytes_last_sync, &clock.last);
+        let expected_downtime_ms = expected_downtime(
+            stats.snapshot().dirty_bytes_last_sync,
+            &migration.clock.last,
+        );
         let downtime_start = Instant::now();
         guest_stop.store(true, Relaxed);
         let guest_dirtied = guest.join().expect("guest panicked");
         let (logged, final_dirty) = log.sync(&mut bitmap);
         stats.dirty_sync(final_dirty * PAGE_SIZE, rate.add(logged, true));
         stats.rate_limit_off();
-        send_bitmap(&mut bitmap, &mut clock, MAX_PASSES + 1, final_dirty);
+        migration.send_bitmap(&mut bitmap, MAX_PASSES + 1, final_dirty);
         let downtime = downtime_start.elapsed();
-        drop(senders);
+        let Migration { clock, senders, .. } = migration;
+        drop(senders); // closes the channels: the sender threads return
         let counter_ops: Vec<u64> = workers
             .into_iter()
             .map(|w| w.join().expect("sender panicked"))
