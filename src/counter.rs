@@ -679,43 +679,19 @@ impl<'a, V: CounterValue, const N: usize> GenericCounterField<'a, V, N> {
     }
 
     /// Adds `n`, wrapping (see [`GenericCounter::add`]).
-    ///
-    /// ```
-    /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub c: shardstat::Counter } }
-    /// let g = G::new();
-    /// g.c().add(5);
-    /// assert_eq!(g.c().get(), 5);
-    /// ```
     #[inline]
     pub fn add(&self, n: V) {
         let (cell, n) = (self.cell, n.to_cell());
         self.group.with_own(move |cells| add_owned(&cells[cell], n));
     }
 
-    /// Adds 1.
-    ///
-    /// ```
-    /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub c: shardstat::Counter } }
-    /// let g = G::new();
-    /// g.c().inc();
-    /// assert_eq!(g.c().get(), 1);
-    /// ```
+    /// Adds 1 (see [`GenericCounter::inc`]).
     #[inline]
     pub fn inc(&self) {
         self.add(V::ONE);
     }
 
     /// The field's sum over every thread (see [`GenericCounter::get`]).
-    ///
-    /// ```
-    /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub c: shardstat::Counter } }
-    /// let g = G::new();
-    /// std::thread::scope(|s| {
-    ///     s.spawn(|| g.c().add(2));
-    ///     s.spawn(|| g.c().add(3));
-    /// });
-    /// assert_eq!(g.c().get(), 5);
-    /// ```
     pub fn get(&self) -> V {
         V::from_cell(self.group.sum(self.cell))
     }
@@ -739,32 +715,16 @@ impl<'a, V: CounterValue, const N: usize> GenericCounterField<'a, V, N> {
         self.group.set(self.cell, value.to_cell());
     }
 
-    /// Sets this field to 0.
+    /// Sets this field to 0 (see [`GenericCounter::reset`]).
     ///
     /// # Panics
     /// Inside any stat group's `update` on the same thread: it takes the group's version
     /// lock, which a group `reset` holds while it waits for that very step.
-    ///
-    /// ```
-    /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub c: shardstat::Counter } }
-    /// let g = G::new();
-    /// g.c().add(9);
-    /// g.c().reset();
-    /// assert_eq!(g.c().get(), 0);
-    /// ```
     pub fn reset(&self) {
         self.set(V::ZERO);
     }
 
     /// The calling thread's shard of this field (see [`GenericCounter::local`]).
-    ///
-    /// ```
-    /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub c: shardstat::Counter } }
-    /// let g = G::new();
-    /// let c = g.c().local();
-    /// c.add(4);
-    /// assert_eq!(g.c().get(), 4);
-    /// ```
     #[inline]
     pub fn local(&self) -> GenericLocalCounter<'a, V> {
         GenericLocalCounter::new(&self.group.own()[self.cell])

@@ -112,7 +112,7 @@ pub(crate) fn install_fork_handlers(
     parent: extern "C" fn(),
     child: extern "C" fn(),
 ) {
-    #[cfg(all(target_os = "linux", not(miri)))]
+    #[cfg(shardstat_linux)]
     {
         // SAFETY: `pthread_atfork` stores three function pointers, `'static` functions of
         // this object (glibc forgets them if the object is unloaded); it fails only for
@@ -120,7 +120,7 @@ pub(crate) fn install_fork_handlers(
         let failed = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
         assert_eq!(failed, 0, "shardstat: pthread_atfork failed");
     }
-    #[cfg(not(all(target_os = "linux", not(miri))))]
+    #[cfg(not(shardstat_linux))]
     let _ = (prepare, parent, child);
 }
 
@@ -130,17 +130,17 @@ pub(crate) fn install_fork_handlers(
 /// nothing (and no `fork` handlers are installed there).
 macro_rules! at_load {
     ($f:path) => {
-        #[cfg(all(target_os = "linux", not(miri)))]
+        #[cfg(shardstat_linux)]
         #[used]
         #[link_section = ".init_array"]
         static AT_LOAD: extern "C" fn() = $f;
-        #[cfg(not(all(target_os = "linux", not(miri))))]
+        #[cfg(not(shardstat_linux))]
         const _: extern "C" fn() = $f;
     };
 }
 pub(crate) use at_load;
 
-#[cfg(all(target_os = "linux", target_env = "gnu", not(miri)))]
+#[cfg(shardstat_glibc)]
 mod at_thread_exit {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -207,7 +207,7 @@ mod at_thread_exit {
     }
 }
 
-#[cfg(not(all(target_os = "linux", target_env = "gnu", not(miri))))]
+#[cfg(not(shardstat_glibc))]
 mod at_thread_exit {
     /// No registration known here (and none needed by Miri's tests).
     pub(super) fn register<T: 'static>(value: T) -> Result<(), T> {
@@ -271,7 +271,7 @@ pub(crate) fn zeroed_atomics(len: usize) -> Box<[AtomicU64]> {
 /// is the identity.
 #[inline(always)]
 pub(crate) fn keep_in_register(value: u64) -> u64 {
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    #[cfg(shardstat_x86_64_asm)]
     {
         let mut value = value;
         // SAFETY: the template is empty: the block executes no instruction, reads and writes
@@ -287,7 +287,7 @@ pub(crate) fn keep_in_register(value: u64) -> u64 {
         }
         value
     }
-    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    #[cfg(not(shardstat_x86_64_asm))]
     {
         value
     }
@@ -374,28 +374,28 @@ mod membarrier {
         }
     }
 
-    #[cfg(all(target_os = "linux", not(miri)))]
+    #[cfg(shardstat_linux)]
     const REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
-    #[cfg(all(target_os = "linux", not(miri)))]
+    #[cfg(shardstat_linux)]
     const PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
 
     /// Registers the process for expedited private barriers (idempotent, so racing first
     /// calls agree). False on kernels before 4.14, where seccomp forbids it, and off Linux.
-    #[cfg(all(target_os = "linux", not(miri)))]
+    #[cfg(shardstat_linux)]
     fn register() -> bool {
         // SAFETY: `membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0)` takes no
         // pointer and changes no memory of this process; it only returns 0 or -1.
         unsafe { libc::syscall(libc::SYS_membarrier, REGISTER_PRIVATE_EXPEDITED, 0) == 0 }
     }
 
-    #[cfg(not(all(target_os = "linux", not(miri))))]
+    #[cfg(not(shardstat_linux))]
     fn register() -> bool {
         false
     }
 
     #[cold]
     #[inline(never)]
-    #[cfg(all(target_os = "linux", not(miri)))]
+    #[cfg(shardstat_linux)]
     fn failed(error: std::io::Error) -> ! {
         panic!(
             "shardstat: membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed on this thread \
@@ -410,7 +410,7 @@ mod membarrier {
     /// A full barrier on every running thread of the process. Only called once `usable()`
     /// returned true.
     pub(super) fn private_expedited() {
-        #[cfg(all(target_os = "linux", not(miri)))]
+        #[cfg(shardstat_linux)]
         {
             // SAFETY: as in `register`: no pointer argument, no memory of ours written.
             let result = unsafe { libc::syscall(libc::SYS_membarrier, PRIVATE_EXPEDITED, 0) };

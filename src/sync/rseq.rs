@@ -57,26 +57,10 @@ static RESTARTS: AtomicU64 = AtomicU64::new(0);
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Rseq {
     /// The area's offset from the thread pointer (`__rseq_offset`).
-    #[cfg_attr(
-        not(all(
-            target_os = "linux",
-            target_arch = "x86_64",
-            target_env = "gnu",
-            not(miri)
-        )),
-        allow(dead_code)
-    )]
+    #[cfg_attr(not(shardstat_rseq_asm), allow(dead_code))]
     area: isize,
     /// The index field's offset from the thread pointer.
-    #[cfg_attr(
-        not(all(
-            target_os = "linux",
-            target_arch = "x86_64",
-            target_env = "gnu",
-            not(miri)
-        )),
-        allow(dead_code)
-    )]
+    #[cfg_attr(not(shardstat_rseq_asm), allow(dead_code))]
     index_at: isize,
 }
 
@@ -152,14 +136,14 @@ fn highest_in_cpu_list(list: &str) -> Option<usize> {
         .try_fold(0, |highest, cpu| Some(highest.max(cpu?)))
 }
 
-#[cfg(all(target_os = "linux", not(miri)))]
+#[cfg(shardstat_linux)]
 fn configured_cpus() -> usize {
     // SAFETY: `sysconf` only reads a system value.
     let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
     usize::try_from(n).unwrap_or(1).max(1)
 }
 
-#[cfg(not(all(target_os = "linux", not(miri))))]
+#[cfg(not(shardstat_linux))]
 fn configured_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -188,21 +172,11 @@ fn probe() -> Option<Rseq> {
     get()
 }
 
-#[cfg(all(
-    target_os = "linux",
-    target_arch = "x86_64",
-    target_env = "gnu",
-    not(miri)
-))]
+#[cfg(shardstat_rseq_asm)]
 use x86_64_linux::detect;
 
 /// The real thing: x86-64 Linux with glibc, outside Miri.
-#[cfg(all(
-    target_os = "linux",
-    target_arch = "x86_64",
-    target_env = "gnu",
-    not(miri)
-))]
+#[cfg(shardstat_rseq_asm)]
 mod x86_64_linux {
     use super::{AtomicU64, Rseq};
 
@@ -473,21 +447,11 @@ mod x86_64_linux {
     }
 }
 
-#[cfg(not(all(
-    target_os = "linux",
-    target_arch = "x86_64",
-    target_env = "gnu",
-    not(miri)
-)))]
+#[cfg(not(shardstat_rseq_asm))]
 use elsewhere::detect;
 
 /// Everywhere else: no restartable sequences.
-#[cfg(not(all(
-    target_os = "linux",
-    target_arch = "x86_64",
-    target_env = "gnu",
-    not(miri)
-)))]
+#[cfg(not(shardstat_rseq_asm))]
 mod elsewhere {
     use super::{AtomicU64, Rseq};
 
