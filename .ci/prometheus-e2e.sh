@@ -87,10 +87,13 @@ checks = {
     'demo_largest_packet_bytes': 'demo_largest_packet_bytes',
     'demo_packets_sent_total{channel="0"}': 'demo_packets_sent_total{channel="0"}',
     'demo_channels': 'demo_channels',
+    'demo_packets_per_cpu_total': 'demo_packets_per_cpu_total',
+    'demo_bytes_budgeted_total': 'demo_bytes_budgeted_total',
 }
 expected = {
     'demo_migration_normal_pages_total{vm="demo"}': 253000,
     'demo_packets_total': 2000,
+    'demo_packets_per_cpu_total': 2000,
     'demo_packets_sent_total{channel="0"}': 1000,
     # Unlucky names, as the naming rules export them (examples/prometheus.rs).
     'demo_unlucky_total{x_y="1",x_y_2="2"}': 5,

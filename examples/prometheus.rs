@@ -33,6 +33,8 @@ static MIGRATION: MigrationStats = MigrationStats::new();
 static PACKETS: Counter = Counter::new();
 static LARGEST_PACKET: Max = Max::new();
 static PACKET_BYTES: Histogram = Histogram::new();
+static PACKETS_PER_CPU: shardstat::percpu::Counter = shardstat::percpu::Counter::new();
+static BYTES_BUDGETED: shardstat::ApproxCounter<4096> = shardstat::ApproxCounter::new();
 
 const USAGE: &str = "usage: cargo run --release --features prometheus-client,metrics \
 --example prometheus -- [--port N] [--once [--openmetrics] | --settle] [--seconds N]";
@@ -111,6 +113,8 @@ fn sender(channel: u64, packets: u64, stop: &AtomicBool) {
         PACKETS.inc();
         LARGEST_PACKET.record(normal * 4096 + 64);
         PACKET_BYTES.record(normal * 4096 + 64);
+        PACKETS_PER_CPU.inc();
+        BYTES_BUDGETED.add(normal * 4096 + 64);
         sent.increment(1);
         // A made-up send time between 0.1 ms and 100 ms, spread over the range.
         send_time.record(1e-4 * (1 + (i * 7919 + channel * 104_729) % 1000) as f64);
@@ -146,6 +150,18 @@ fn registry(recorder: &ShardstatRecorder) -> Result<Registry, prometheus::Metric
         "demo_packet_bytes",
         "Packet sizes, by a shardstat Histogram.",
         &PACKET_BYTES,
+    )?;
+    prometheus::register(
+        &mut registry,
+        "demo_packets_per_cpu",
+        "Packets counted by a per-CPU shardstat Counter.",
+        &PACKETS_PER_CPU,
+    )?;
+    prometheus::register(
+        &mut registry,
+        "demo_bytes_budgeted",
+        "Bytes counted by a shardstat ApproxCounter (exported exactly).",
+        &BYTES_BUDGETED,
     )?;
     registry.register_collector(Box::new(recorder.collector()));
     Ok(registry)

@@ -710,6 +710,7 @@ impl<'a, V: CounterValue, const N: usize> GenericCounterField<'a, V, N> {
     /// g.c().set(100);
     /// assert_eq!(g.c().get(), 100);
     /// ```
+    #[track_caller]
     pub fn set(&self, value: V) {
         sharded::refuse_group_write_inside_update(self.cell, "a group field's set() or reset()");
         self.group.set(self.cell, value.to_cell());
@@ -720,6 +721,7 @@ impl<'a, V: CounterValue, const N: usize> GenericCounterField<'a, V, N> {
     /// # Panics
     /// Inside any stat group's `update` on the same thread: it takes the group's version
     /// lock, which a group `reset` holds while it waits for that very step.
+    #[track_caller]
     pub fn reset(&self) {
         self.set(V::ZERO);
     }

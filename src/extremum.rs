@@ -436,6 +436,7 @@ impl<'a, D: Direction, const N: usize> ExtremumField<'a, D, N> {
     /// g.m().reset();
     /// assert_eq!(g.m().get(), 0);
     /// ```
+    #[track_caller]
     pub fn reset(&self) {
         sharded::refuse_group_write_inside_update(self.cell, "a group field's reset()");
         self.group.new_epoch(self.cell);

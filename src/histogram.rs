@@ -195,6 +195,26 @@ impl Histogram {
         }
     }
 
+    /// Records a duration, in **nanoseconds** (`record(d.as_nanos())`), saturating at
+    /// `u64::MAX` ns (584 years): not lossy below that, unlike a float of seconds. Read the
+    /// snapshot's values as nanoseconds (the Prometheus exposition exports them as
+    /// recorded).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let latency = shardstat::Histogram::new();
+    /// latency.record_duration(Duration::from_micros(250));
+    /// latency.record_duration(Duration::MAX); // saturates
+    /// let snap = latency.snapshot();
+    /// let min = snap.min().unwrap() as f64; // in nanoseconds, within the bucket's error
+    /// assert!((min - 250_000.0).abs() <= 250_000.0 * shardstat::Histogram::MAX_RELATIVE_ERROR);
+    /// assert!(snap.max().unwrap() >= u64::MAX - (u64::MAX >> 7));
+    /// ```
+    #[inline]
+    pub fn record_duration(&self, duration: std::time::Duration) {
+        self.record(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX));
+    }
+
     /// Records `value`: adds 1 to its bucket and `value` to the sum, in the
     /// calling thread's cells, as one step that snapshots see whole.
     ///
@@ -526,6 +546,57 @@ pub struct HistogramSnapshot {
     buckets: Vec<(u32, u64)>,
 }
 
+/// With the `serde` feature: `{"count": …, "sum": …, "buckets": [{"low": …, "high": …,
+/// "count": …}, …]}`, the non-empty buckets by value (the same as
+/// [`buckets`](HistogramSnapshot::buckets)); `sum` is written as a `u64` while it fits and as
+/// a `u128` beyond (a format without 128-bit integers then refuses it). A histogram holding one 3
+/// serializes to JSON as
+///
+/// ```text
+/// {"count":1,"sum":3,"buckets":[{"low":3,"high":3,"count":1}]}
+/// ```
+///
+/// (`tests/exporters.rs` checks it, with the feature on).
+#[cfg(feature = "serde")]
+impl serde::Serialize for HistogramSnapshot {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeSeq, SerializeStruct};
+        /// The buckets as a sequence of `{low, high, count}`.
+        struct Buckets<'a>(&'a HistogramSnapshot);
+        impl serde::Serialize for Buckets<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut seq = serializer.serialize_seq(Some(self.0.buckets.len()))?;
+                for bucket in self.0.buckets() {
+                    seq.serialize_element(&bucket)?;
+                }
+                seq.end()
+            }
+        }
+        let mut out = serializer.serialize_struct("HistogramSnapshot", 3)?;
+        out.serialize_field("count", &self.count)?;
+        // As a u64 while it fits (most formats' integers, and serde_json's `Value`, stop
+        // there); as a u128 beyond.
+        match u64::try_from(self.sum) {
+            Ok(sum) => out.serialize_field("sum", &sum)?,
+            Err(_) => out.serialize_field("sum", &self.sum)?,
+        }
+        out.serialize_field("buckets", &Buckets(self))?;
+        out.end()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for Bucket {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("Bucket", 3)?;
+        out.serialize_field("low", &self.low)?;
+        out.serialize_field("high", &self.high)?;
+        out.serialize_field("count", &self.count)?;
+        out.end()
+    }
+}
+
 /// One bucket of a [`HistogramSnapshot`]: every value in `low..=high` was counted here.
 ///
 /// ```
@@ -605,6 +676,7 @@ impl HistogramSnapshot {
     /// ```should_panic
     /// shardstat::Histogram::new().snapshot().quantile(99.0); // a percent, not a fraction
     /// ```
+    #[track_caller]
     pub fn quantile(&self, q: f64) -> Option<u64> {
         assert!(
             (0.0..=1.0).contains(&q),

@@ -22,8 +22,9 @@
 //! CPUs a process runs on, however many threads it has (per-thread shards where restartable
 //! sequences are unavailable).
 //!
-//! Each sharded type has a `local()` handle ([`LocalCounter`] and friends) that finds the
-//! calling thread's cell once, for loops that add millions of times. [`Max`] and [`Min`] are
+//! The per-thread counters, [`Max`], [`Min`] and stat groups have a `local()` handle
+//! ([`LocalCounter`] and friends) that finds the calling thread's cell once, for loops that
+//! add millions of times ([`Histogram`] and the [`percpu`] types have none). [`Max`] and [`Min`] are
 //! one generic type, [`Extremum`], in two directions.
 //!
 //! [`stats!`] declares a **stat group**: a struct of counters sharded together, so a

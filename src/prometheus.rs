@@ -2,9 +2,12 @@
 //! `prometheus-client`).
 //!
 //! Every shardstat type implements `prometheus_client`'s [`EncodeMetric`], so it can be
-//! registered in a [`Registry`] and encoded by the library's own text encoder: [`Counter`]
-//! as a counter (the encoder appends `_total`), [`UpDownCounter`], [`Gauge`], [`Max`] and
-//! [`Min`] as gauges, [`Histogram`] as a classic Prometheus histogram (cumulative `le`
+//! registered in a [`Registry`] and encoded by the library's own text encoder: [`Counter`](crate::Counter)
+//! as a counter (the encoder appends `_total`), [`UpDownCounter`](crate::UpDownCounter), [`Gauge`], [`Max`](crate::Max) and
+//! [`Min`](crate::Min) as gauges — and so are their per-CPU twins ([`percpu`]) and the approximate
+//! counters ([`ApproxCounter`](crate::ApproxCounter) as a counter,
+//! [`ApproxUpDownCounter`](crate::ApproxUpDownCounter) as a gauge, each with its exact
+//! value) — [`Histogram`] as a classic Prometheus histogram (cumulative `le`
 //! buckets at powers of two, or at the bounds you choose with [`ClassicHistogram`]). A stat group registers all its fields at once as metric families named
 //! `prefix_field`, with the fields' doc comments as `# HELP`, read from **one** snapshot per
 //! scrape ([`register_group`]).
@@ -39,10 +42,14 @@
 //! ```
 //!
 //! Values are 64-bit integers; Prometheus stores float64, so counts above 2^53 lose
-//! precision there (not here). An empty [`Min`] reads `u64::MAX` and is exported as such.
+//! precision there (not here). An empty [`Min`](crate::Min) reads `u64::MAX` and is exported as such.
 
+use crate::counter::CounterValue;
 use crate::group::{FieldValue, Group, MetricKind};
-use crate::{Counter, Gauge, Histogram, HistogramSnapshot, Max, Min, UpDownCounter};
+use crate::{
+    percpu, Direction, Extremum, Gauge, GenericApproxCounter, GenericCounter, Histogram,
+    HistogramSnapshot,
+};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::{MetricType, TypedMetric};
@@ -344,7 +351,7 @@ pub(crate) fn help_text(doc: &str) -> String {
     doc.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn metric_type(kind: MetricKind) -> MetricType {
+const fn metric_type(kind: MetricKind) -> MetricType {
     match kind {
         MetricKind::Counter => MetricType::Counter,
         MetricKind::UpDownCounter | MetricKind::Max | MetricKind::Min | MetricKind::Gauge => {
@@ -367,12 +374,14 @@ fn encode_value(
     }
 }
 
+/// `TypedMetric` and `EncodeMetric` for a shardstat type (and a `&'static` to it), with the
+/// impl's generic parameters in brackets.
 macro_rules! typed_metric {
-    ($ty:ty, $kind:expr, |$this:ident| $value:expr) => {
-        impl TypedMetric for $ty {
+    ([$($generics:tt)*] $ty:ty, $kind:expr, |$this:ident| $value:expr) => {
+        impl<$($generics)*> TypedMetric for $ty {
             const TYPE: MetricType = $kind;
         }
-        impl EncodeMetric for $ty {
+        impl<$($generics)*> EncodeMetric for $ty {
             fn encode(&self, encoder: MetricEncoder) -> Result<(), fmt::Error> {
                 let $this = self;
                 encode_value(encoder, $kind, $value)
@@ -381,7 +390,7 @@ macro_rules! typed_metric {
                 $kind
             }
         }
-        impl EncodeMetric for &'static $ty {
+        impl<$($generics)*> EncodeMetric for &'static $ty {
             fn encode(&self, encoder: MetricEncoder) -> Result<(), fmt::Error> {
                 (**self).encode(encoder)
             }
@@ -392,15 +401,26 @@ macro_rules! typed_metric {
     };
 }
 
-typed_metric!(Counter, MetricType::Counter, |c| FieldValue::Unsigned(
-    c.get()
+// Counters (per thread, per CPU, approximate) in their sign's kind: `Counter`s as counters,
+// `UpDownCounter`s as gauges. An approximate counter exports its exact value (`get`).
+typed_metric!([V: CounterValue] GenericCounter<V>, metric_type(V::METRIC_KIND), |c| c
+    .get()
+    .field_value());
+typed_metric!([V: CounterValue] percpu::GenericCounter<V>, metric_type(V::METRIC_KIND), |c| c
+    .get()
+    .field_value());
+typed_metric!(
+    [V: CounterValue, const BATCH: u64] GenericApproxCounter<V, BATCH>,
+    metric_type(V::METRIC_KIND),
+    |c| c.get().field_value()
+);
+typed_metric!([] Gauge, MetricType::Gauge, |g| FieldValue::Unsigned(g.get()));
+typed_metric!([D: Direction] Extremum<D>, MetricType::Gauge, |m| FieldValue::Unsigned(
+    m.get()
 ));
-typed_metric!(UpDownCounter, MetricType::Gauge, |c| FieldValue::Signed(
-    c.get()
-));
-typed_metric!(Gauge, MetricType::Gauge, |g| FieldValue::Unsigned(g.get()));
-typed_metric!(Max, MetricType::Gauge, |m| FieldValue::Unsigned(m.get()));
-typed_metric!(Min, MetricType::Gauge, |m| FieldValue::Unsigned(m.get()));
+typed_metric!([D: Direction] percpu::Extremum<D>, MetricType::Gauge, |m| {
+    FieldValue::Unsigned(m.get())
+});
 
 /// A shardstat value shared through an [`Arc`], registrable in a [`Registry`] (which owns
 /// what it is given) while the program keeps its own `Arc` to add to.

@@ -321,6 +321,7 @@ impl<const N: usize> Sharded<N> {
     ///
     /// The calling thread's own copy is not waited for: its bracket cannot close while this
     /// thread is here (callers refuse to run inside their own bracket).
+    #[track_caller]
     pub(crate) fn write_exclusive<R>(&self, write: impl FnOnce() -> R) -> R {
         self.write_after_waiting(true, || (), |()| write())
     }
@@ -330,6 +331,7 @@ impl<const N: usize> Sharded<N> {
     /// then `write` with what it prepared in the writing phase. Nothing may be written in
     /// the waiting phase. Whatever waits for other threads' brackets or steps runs there, so
     /// a reader never waits for a section that waits for the reader's own `update`.
+    #[track_caller]
     pub(crate) fn write_after_waiting<P, R>(
         &self,
         brackets: bool,
@@ -460,6 +462,7 @@ impl<const N: usize> Sharded<N> {
     /// Inlined so that a group's constant `kinds` fold away: the per-shard combine becomes
     /// straight-line adds.
     #[inline]
+    #[track_caller]
     pub fn snapshot(&self, kinds: &[CellKind; N]) -> [u64; N] {
         self.snapshot_with(kinds, |raw| *raw)
     }
@@ -477,6 +480,7 @@ impl<const N: usize> Sharded<N> {
     /// most once, however often resets come, and ends once each writer has been seen
     /// between two of its steps (`docs/design.md` §8, "Liveness").
     #[inline]
+    #[track_caller]
     pub fn snapshot_with<R>(&self, kinds: &[CellKind; N], build: impl Fn(&[u64; N]) -> R) -> R {
         refuse_inside_update("a group's snapshot()");
         let read = || {
@@ -547,6 +551,7 @@ impl<const N: usize> Sharded<N> {
     /// cancelled wholly or counted wholly after the reset. `also` runs in the same writing
     /// phase: what it stores (a group's gauges) is seen by a snapshot on the same side of
     /// the reset as the cells ([`snapshot_with`](Self::snapshot_with)).
+    #[track_caller]
     pub fn reset_all(&self, kinds: &[CellKind; N], also: impl FnOnce()) {
         // What each shard holds, read between steps: in the waiting phase, since it waits for
         // steps in flight (a reader inside one of them must not wait for this reset).
@@ -735,6 +740,7 @@ pub fn group_update<R>(seq: &AtomicU64, f: impl FnOnce() -> R) -> R {
 /// (`A.update(|_| B.limited…)` on one thread, `B.update(|_| A.limited…)` on another). So
 /// it is refused, with a message, whichever group the step belongs to.
 #[inline]
+#[track_caller]
 pub(crate) fn refuse_inside_update(what: &str) {
     if IN_UPDATE.try_with(|n| n.get()).unwrap_or(0) > 0 {
         inside_update(what);
@@ -748,6 +754,7 @@ pub(crate) fn refuse_inside_update(what: &str) {
 /// a write inside a step waited for a reset that waited for the step (issue 25). A
 /// standalone counter's lock is never held by anything that waits for a step.
 #[inline]
+#[track_caller]
 pub(crate) fn refuse_group_write_inside_update(cell: usize, what: &str) {
     if cell > 0 {
         refuse_inside_update(what);
@@ -756,6 +763,7 @@ pub(crate) fn refuse_group_write_inside_update(cell: usize, what: &str) {
 
 #[cold]
 #[inline(never)]
+#[track_caller]
 fn inside_update(what: &str) -> ! {
     panic!(
         "shardstat: {what} was called inside a stat group's update() on the same thread; it \

@@ -262,6 +262,7 @@ macro_rules! stats {
                 ///
                 /// Completes while writers keep stepping: it is restarted at most once by
                 /// resets, and waits for each writer only until it is between two steps.
+                #[track_caller]
                 pub fn snapshot(&self) -> $snap {
                     self.__cells.snapshot_with(&__KINDS, |raw| $snap {
                         $( $field: <$ty as $crate::__private::FieldParts>::value(raw, __cell(__Field::$field), &self.$field), )*
@@ -273,6 +274,7 @@ macro_rules! stats {
                 /// never twice or in part, and a concurrent `update` step's counter adds are
                 /// cancelled or counted together. The gauges are reset in the same step, so a
                 /// snapshot sees the whole reset or none of it.
+                #[track_caller]
                 pub fn reset(&self) {
                     self.__cells.reset_all(&__KINDS, || {
                         $( <$ty as $crate::__private::FieldParts>::reset_stored(&self.$field); )*

@@ -44,12 +44,41 @@ fn every_type_encodes_with_its_metric_type_and_value() {
     prometheus::register(&mut r, "g", "A gauge.", &G).unwrap();
     prometheus::register(&mut r, "x", "A max.", &X).unwrap();
     prometheus::register(&mut r, "n", "A min.", &N).unwrap();
+    // The approximate and per-CPU counters register as they are too, in their sign's kind.
+    static A: shardstat::ApproxCounter = shardstat::ApproxCounter::new();
+    static AD: shardstat::ApproxUpDownCounter<64> = shardstat::ApproxUpDownCounter::new();
+    static PC: shardstat::percpu::Counter = shardstat::percpu::Counter::new();
+    static PU: shardstat::percpu::UpDownCounter = shardstat::percpu::UpDownCounter::new();
+    static PX: shardstat::percpu::Max = shardstat::percpu::Max::new();
+    static PN: shardstat::percpu::Min = shardstat::percpu::Min::new();
+    prometheus::register(&mut r, "a", "An approximate counter.", &A).unwrap();
+    prometheus::register(&mut r, "ad", "An approximate up-down counter.", &AD).unwrap();
+    prometheus::register(&mut r, "pc", "A per-CPU counter.", &PC).unwrap();
+    prometheus::register(&mut r, "pu", "A per-CPU up-down counter.", &PU).unwrap();
+    prometheus::register(&mut r, "px", "A per-CPU max.", &PX).unwrap();
+    prometheus::register(&mut r, "pn", "A per-CPU min.", &PN).unwrap();
     C.add(7);
     U.sub(3);
     G.set(11);
     X.record(5);
     N.record(2);
+    A.add(1500); // one batch carried, 476 in this thread's cell: exported exactly
+    AD.sub(70);
+    PC.add(9);
+    PU.sub(4);
+    PX.record(8);
+    PN.record(6);
     let text = prometheus::encode_text(&r);
+    assert!(text.contains("# TYPE a counter"), "{text}");
+    assert_eq!(sample(&text, "a_total").as_deref(), Some("1500"));
+    assert!(text.contains("# TYPE ad gauge"), "{text}");
+    assert_eq!(sample(&text, "ad").as_deref(), Some("-70"));
+    assert!(text.contains("# TYPE pc counter"), "{text}");
+    assert_eq!(sample(&text, "pc_total").as_deref(), Some("9"));
+    assert!(text.contains("# TYPE pu gauge"), "{text}");
+    assert_eq!(sample(&text, "pu").as_deref(), Some("-4"));
+    assert_eq!(sample(&text, "px").as_deref(), Some("8"));
+    assert_eq!(sample(&text, "pn").as_deref(), Some("6"));
     assert!(text.contains("# TYPE c counter"), "{text}");
     assert_eq!(sample(&text, "c_total").as_deref(), Some("7"));
     assert!(text.contains("# TYPE u gauge"));
@@ -314,6 +343,35 @@ fn ten_thousand_label_sets_from_four_threads_render_once_each() {
 }
 
 #[test]
+fn a_histogram_snapshot_serializes_its_count_sum_and_buckets() {
+    let h = shardstat::Histogram::new();
+    assert_eq!(
+        serde_json::to_string(&h.snapshot()).unwrap(),
+        r#"{"count":0,"sum":0,"buckets":[]}"#
+    );
+    h.record(3);
+    assert_eq!(
+        serde_json::to_string(&h.snapshot()).unwrap(),
+        r#"{"count":1,"sum":3,"buckets":[{"low":3,"high":3,"count":1}]}"#
+    );
+    h.record(1_000);
+    let json = serde_json::to_value(h.snapshot()).unwrap();
+    assert_eq!(json["count"], 2);
+    assert_eq!(json["sum"], 1_003);
+    let buckets = json["buckets"].as_array().unwrap();
+    assert_eq!(buckets.len(), 2);
+    assert_eq!(
+        buckets[1],
+        serde_json::json!({"low": 1_000, "high": 1_007, "count": 1})
+    );
+    // Past u64::MAX the sum is written as a u128, exactly.
+    h.record(u64::MAX);
+    let text = serde_json::to_string(&h.snapshot()).unwrap();
+    let sum = 1_003u128 + u128::from(u64::MAX);
+    assert!(text.contains(&format!(r#""sum":{sum},"#)), "{text}");
+}
+
+#[test]
 fn snapshots_serialize_with_serde() {
     let pair = Pair::new();
     pair.first().add(2);
@@ -331,6 +389,18 @@ fn snapshots_serialize_with_serde() {
 fn promtool_accepts_the_exposition() {
     let mut r = Registry::default();
     prometheus::register(&mut r, "promtool_c", "A counter.", &C).unwrap();
+    static PA: shardstat::ApproxCounter = shardstat::ApproxCounter::new();
+    static PD: shardstat::ApproxUpDownCounter = shardstat::ApproxUpDownCounter::new();
+    static PP: shardstat::percpu::Counter = shardstat::percpu::Counter::new();
+    static PM: shardstat::percpu::Max = shardstat::percpu::Max::new();
+    PA.add(3);
+    PD.sub(2);
+    PP.inc();
+    PM.record(4);
+    prometheus::register(&mut r, "promtool_approx", "An approximate counter.", &PA).unwrap();
+    prometheus::register(&mut r, "promtool_approx_level", "A level.", &PD).unwrap();
+    prometheus::register(&mut r, "promtool_percpu", "A per-CPU counter.", &PP).unwrap();
+    prometheus::register(&mut r, "promtool_percpu_max", "A per-CPU max.", &PM).unwrap();
     prometheus::register_group_with_labels(&mut r, "promtool_pair", &[("k", "v")], &PAIR).unwrap();
     let recorder = ShardstatRecorder::new();
     metrics::with_local_recorder(&recorder, || {

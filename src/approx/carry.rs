@@ -223,6 +223,7 @@ impl<'a, V: CounterValue, const N: usize, const BATCH: u64> Approx<'a, V, N, BAT
 
     /// Sets the exact value (exclusive: in-flight limited adds finish first, so none decides
     /// from the value before and lands after).
+    #[track_caller]
     pub(super) fn set(self, value: u64) {
         self.group
             .write_exclusive(|| self.group.set_locked(self.cell, value));
@@ -233,6 +234,7 @@ impl<'a, V: CounterValue, const N: usize, const BATCH: u64> Approx<'a, V, N, BAT
     /// Inlined whole (no closure), so that the counter's constants — its domain, the
     /// direction, the batch — fold away in each caller.
     #[inline(always)]
+    #[track_caller]
     pub(super) fn limited(self, n: u64, down: bool, limit: i128) -> bool {
         self.limited_checking(n, down, limit, true)
     }
@@ -240,6 +242,7 @@ impl<'a, V: CounterValue, const N: usize, const BATCH: u64> Approx<'a, V, N, BAT
     /// [`limited`](Self::limited); `one_limit: false` skips the check that the lock-free
     /// paths run only with the counter's one limit (the loom suite's negative control).
     #[inline(always)]
+    #[track_caller]
     pub(super) fn limited_checking(self, n: u64, down: bool, limit: i128, one_limit: bool) -> bool {
         let cells = match self.group.cached_first() {
             // SAFETY: `first` is what `cached_first` returned for this run.

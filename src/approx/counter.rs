@@ -357,6 +357,7 @@ impl<V: CounterValue, const BATCH: u64> GenericApproxCounter<V, BATCH> {
     /// assert_eq!(quota.get(), 1000);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn limited_add(&self, n: u64, limit: V) -> bool {
         self.field().limited_add(n, limit)
     }
@@ -372,6 +373,7 @@ impl<V: CounterValue, const BATCH: u64> GenericApproxCounter<V, BATCH> {
     /// assert_eq!(c.get(), 10);
     /// assert!(c.approx() <= 10 && 10 <= c.approx() + c.error_bound());
     /// ```
+    #[track_caller]
     pub fn set(&self, value: V) {
         self.field().set(value);
     }
@@ -384,6 +386,7 @@ impl<V: CounterValue, const BATCH: u64> GenericApproxCounter<V, BATCH> {
     /// c.reset();
     /// assert_eq!((c.get(), c.compare(0)), (0, std::cmp::Ordering::Equal));
     /// ```
+    #[track_caller]
     pub fn reset(&self) {
         self.set(V::ZERO);
     }
@@ -429,6 +432,7 @@ impl<const BATCH: u64> ApproxUpDownCounter<BATCH> {
     /// assert_eq!(c.get(), 0);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn limited_sub(&self, n: u64, min: i64) -> bool {
         self.field().limited_sub(n, min)
     }
@@ -560,6 +564,7 @@ impl<'a, V: CounterValue, const N: usize, const BATCH: u64>
 
     #[doc = concat!("Adds `n` only if the total stays `≤ limit` (see [`GenericApproxCounter::limited_add`]).\n\n# Panics\nIf called inside the group's `update` on the same thread.\n\n```\n", approx_field_doc_group!(), "\nlet g = G::new();\nassert!(g.c().limited_add(10, 10));\nassert!(!g.c().limited_add(1, 10));\n```")]
     #[inline]
+    #[track_caller]
     pub fn limited_add(&self, n: u64, limit: V) -> bool {
         self.core().limited(n, false, limit.to_i128())
     }
@@ -568,6 +573,7 @@ impl<'a, V: CounterValue, const N: usize, const BATCH: u64>
     ///
     /// # Panics
     /// If called inside the group's `update` on the same thread.
+    #[track_caller]
     pub fn set(&self, value: V) {
         self.core().set(value.to_cell());
     }
@@ -576,6 +582,7 @@ impl<'a, V: CounterValue, const N: usize, const BATCH: u64>
     ///
     /// # Panics
     /// If called inside the group's `update` on the same thread.
+    #[track_caller]
     pub fn reset(&self) {
         self.set(V::ZERO);
     }
@@ -616,6 +623,7 @@ impl<const N: usize, const BATCH: u64> ApproxUpDownCounterField<'_, N, BATCH> {
 
     #[doc = concat!("Subtracts `n` only if the total stays `≥ min`. [`ApproxUpDownCounterField`] only.\n\n# Panics\nIf called inside the group's `update` on the same thread.\n\n```\n", approx_field_doc_group!(), "\nlet g = G::new();\nassert!(g.d().limited_sub(10, -10));\nassert!(!g.d().limited_sub(1, -10));\n```")]
     #[inline]
+    #[track_caller]
     pub fn limited_sub(&self, n: u64, min: i64) -> bool {
         self.core().limited(n, true, i128::from(min))
     }
