@@ -13,6 +13,33 @@ fn a_snapshot_never_sees_half_a_record() {
     models::a_histogram_snapshot_never_sees_half_a_record(|h: &Histogram, v| h.record(v));
 }
 
+/// A record that carries the sum into its high word (the sum crosses 2^64), racing a
+/// snapshot: the snapshot sees the record's count and both words of its sum, or none of
+/// them. Without the `Acquire` on the high word's load (the seqlock reader's fence, as for
+/// the low word), the reader could take the new high word with the old low word and count
+/// and still pass its re-check: a sum 2^64 too large.
+#[test]
+fn a_snapshot_never_sees_half_of_a_carry_into_the_sums_high_word() {
+    loom::model(|| {
+        let h = Arc::new(Histogram::new());
+        h.record(u64::MAX); // the sum's low word is full: the next record carries
+        let reader = {
+            let h = h.clone();
+            thread::spawn(move || {
+                let snap = h.snapshot();
+                (snap.count(), snap.sum())
+            })
+        };
+        h.record(2);
+        let max = u128::from(u64::MAX);
+        assert_one_of(
+            reader.join().unwrap(),
+            &[(1, max), (2, max + 2)],
+            "a snapshot saw half of a carry into the sum's high word",
+        );
+    });
+}
+
 /// A reset racing a record: afterwards the histogram holds that record whole or nothing.
 #[test]
 fn a_reset_counts_a_concurrent_record_wholly_or_not_at_all() {
