@@ -230,13 +230,25 @@ impl Problems {
 /// OpenMetrics text with every `# HELP` text escaped as the format requires (`\` as `\\`,
 /// `"` as `\"`; the help has no line breaks left): `prometheus-client` 0.26 writes HELP as
 /// given in this format (its 0.0.4 encoder escapes it), so `C:\new` was read back as `C:`, a
-/// line break and `ew`.
+/// line break and `ew`. A family with no help gets no `# HELP` line (OpenMetrics makes the
+/// line optional; `prometheus-client` writes `# HELP name ` with nothing after it).
 pub(crate) fn escape_openmetrics_help(text: String) -> String {
-    if !text.contains("# HELP ") || !text.contains(['\\', '"']) {
+    if !text.contains("# HELP ") {
+        return text;
+    }
+    let empty_help = |line: &str| {
+        line.strip_prefix("# HELP ")
+            .and_then(|rest| rest.strip_suffix(" \n"))
+            .is_some_and(|name| !name.contains(' '))
+    };
+    if !text.contains(['\\', '"']) && !text.split_inclusive('\n').any(empty_help) {
         return text;
     }
     let mut out = String::with_capacity(text.len() + 16);
     for line in text.split_inclusive('\n') {
+        if empty_help(line) {
+            continue;
+        }
         // `# HELP <name> <help>\n`: the help (and its line end) after the name's space.
         match line
             .strip_prefix("# HELP ")
@@ -331,6 +343,15 @@ mod tests {
         assert_eq!(
             escape_openmetrics_help(text.to_string()),
             "# HELP a C:\\\\new \\\"x\\\"\n# TYPE a counter\na_total{p=\"C:\\\\n\"} 1\n# HELP b\n# EOF\n"
+        );
+    }
+    #[test]
+    fn an_empty_help_line_is_left_out() {
+        let text = "# HELP a \n# TYPE a counter\na_total 1\n# HELP b  \n# HELP c x\n# EOF\n";
+        assert_eq!(
+            escape_openmetrics_help(text.to_string()),
+            "# TYPE a counter\na_total 1\n# HELP b  \n# HELP c x\n# EOF\n",
+            "only a line with nothing after the name's space goes"
         );
     }
 }

@@ -12,10 +12,13 @@
 //! - **Histograms** are shardstat [`Histogram`](crate::Histogram)s: `record(v)` is a sharded
 //!   record into log-linear buckets (within 1/128 of every value), of `v` in units of
 //!   10^-9 (nanoseconds for a histogram in seconds; `v` must be within `0.0..=1.8e10`).
-//!   They render as classic Prometheus histograms with `le` bounds at `(2^k − 1) × 10^-9`,
-//!   each count exact for its bound, and a sum that cannot wrap (128 bits of 10^-9 units).
-//!   Values that cannot be recorded (negative, NaN, above the range) are counted and listed
-//!   by [`ShardstatRecorder::problems`], never dropped silently.
+//!   They render as classic Prometheus histograms at the `le` bounds you choose per metric
+//!   name, prefix or suffix ([`ShardstatRecorder::builder`]; by default Prometheus's eleven
+//!   [`DEFAULT_HISTOGRAM_BOUNDS`](ShardstatRecorder::DEFAULT_HISTOGRAM_BOUNDS)), each bound
+//!   moved down to a bucket boundary so that its count is exact, and a sum that cannot wrap
+//!   (128 bits of 10^-9 units). Values that cannot be recorded (negative, NaN, above the
+//!   range) are counted and listed by [`ShardstatRecorder::problems`], never dropped
+//!   silently.
 //!
 //! **Whatever names, labels and kinds a program registers, the exposition is one that a
 //! strict OpenMetrics parser and Prometheus accept, with no sample silently dropped**: the
@@ -91,14 +94,267 @@ pub struct ShardstatRecorder {
 }
 
 impl Default for ShardstatRecorder {
+    /// A recorder with the default histogram bounds: [`ShardstatRecorder::new`].
     fn default() -> Self {
-        let shared = Arc::new(Shared::default());
+        RecorderBuilder::default().build()
+    }
+}
+
+/// Which metric names a histogram-bounds rule of [`RecorderBuilder::histogram_bounds`]
+/// applies to, matched against the name as given to `metrics::histogram!` (as
+/// metrics-exporter-prometheus's `Matcher`). When several rules match a name, a `Full`
+/// rule wins over a `Prefix` rule, which wins over a `Suffix` rule; among rules of one
+/// kind, the first added wins.
+///
+/// ```
+/// use shardstat::metrics::Matcher;
+///
+/// assert!(Matcher::Suffix("_bytes".into()).matches("request_bytes"));
+/// assert!(Matcher::Prefix("http_".into()).matches("http_latency_seconds"));
+/// assert!(!Matcher::Full("latency".into()).matches("latency_seconds"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Matcher {
+    /// The name, exactly.
+    Full(String),
+    /// Every name that starts with this.
+    Prefix(String),
+    /// Every name that ends with this.
+    Suffix(String),
+}
+
+impl Matcher {
+    /// Whether this matcher applies to the metric name `name`.
+    ///
+    /// ```
+    /// assert!(shardstat::metrics::Matcher::Full("rtt".into()).matches("rtt"));
+    /// ```
+    pub fn matches(&self, name: &str) -> bool {
+        match self {
+            Matcher::Full(full) => name == full,
+            Matcher::Prefix(prefix) => name.starts_with(prefix.as_str()),
+            Matcher::Suffix(suffix) => name.ends_with(suffix.as_str()),
+        }
+    }
+
+    /// The order in which kinds of rules are tried: full, then prefix, then suffix.
+    fn precedence(&self) -> u8 {
+        match self {
+            Matcher::Full(_) => 0,
+            Matcher::Prefix(_) => 1,
+            Matcher::Suffix(_) => 2,
+        }
+    }
+}
+
+/// Bounds that [`RecorderBuilder`] refused: empty, not finite, negative, not increasing,
+/// two in one bucket, or too large to print exactly. Its message names the bounds, the
+/// matcher, and the values at fault.
+///
+/// ```
+/// use shardstat::metrics::{Matcher, ShardstatRecorder};
+///
+/// let err = ShardstatRecorder::builder()
+///     .histogram_bounds(Matcher::Full("latency".into()), &[0.1, 0.05])
+///     .unwrap_err();
+/// assert!(err.to_string().contains("must increase strictly: 0.1 is followed by 0.05"));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct BoundsError {
+    whose: String,
+    reason: String,
+}
+
+impl fmt::Display for BoundsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid histogram bounds {}: {}",
+            self.whose, self.reason
+        )
+    }
+}
+
+impl std::error::Error for BoundsError {}
+
+/// Builds a [`ShardstatRecorder`] with the `le` bounds its histograms export, per metric
+/// name, prefix or suffix ([`Matcher`]). A histogram's bounds are chosen when its first key
+/// is registered, from the name given to `metrics::histogram!`.
+///
+/// Each bound is in the histogram's own unit (seconds for a histogram of seconds, bytes for
+/// one of bytes) and is moved down to the highest value of the bucket at or below it, as
+/// [`ClassicHistogram`](crate::prometheus::ClassicHistogram) does: the recorder keeps values
+/// in units of 10^-9 in log-linear buckets (64 per power of two), and a count is exact only
+/// at a bucket's edge. A bound moves by less than 1/64 of itself: `0.005` is exported as
+/// `le="0.004980735"`, and a value of exactly `0.005` is counted above it, as it must be.
+/// [`ShardstatRecorder::histogram_bounds`] says where a name's bounds went.
+///
+/// Bad bounds are an error here, when the recorder is built — never fixed silently.
+///
+/// ```
+/// use shardstat::metrics::{Matcher, ShardstatRecorder};
+///
+/// let recorder = ShardstatRecorder::builder()
+///     .histogram_bounds(Matcher::Suffix("_seconds".into()), &[0.001, 0.01, 0.1, 1.0])?
+///     .histogram_bounds(Matcher::Full("request_bytes".into()), &[1e3, 1e4, 1e5, 1e6])?
+///     .build();
+/// metrics::with_local_recorder(&recorder, || {
+///     metrics::histogram!("db_query_seconds").record(0.004);
+///     metrics::histogram!("request_bytes").record(1500.0);
+/// });
+/// let text = recorder.render();
+/// assert!(text.contains("db_query_seconds_bucket{le=\"0.009961471\"} 1"));
+/// assert!(text.contains("request_bytes_bucket{le=\"9895.604649983\"} 1"));
+/// assert_eq!(text.matches("db_query_seconds_bucket{").count(), 5); // four bounds and +Inf
+/// # Ok::<(), shardstat::metrics::BoundsError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct RecorderBuilder {
+    bounds: Bounds,
+}
+
+impl Default for RecorderBuilder {
+    fn default() -> Self {
+        RecorderBuilder {
+            bounds: Bounds {
+                rules: Vec::new(),
+                default: checked_bounds("by default", &ShardstatRecorder::DEFAULT_HISTOGRAM_BOUNDS)
+                    .expect("the default bounds are valid"),
+            },
+        }
+    }
+}
+
+impl RecorderBuilder {
+    /// Histograms whose name `matcher` matches export `bounds` (in their own unit;
+    /// `+Inf` is always added), each moved down to a bucket boundary.
+    ///
+    /// # Errors
+    /// [`BoundsError`] if `bounds` is empty; if a bound is NaN, infinite or negative; if
+    /// bounds do not increase strictly, or two fall in one bucket (then they are within 1/64
+    /// of each other); or if a bound is above `9007199.254740991` (2^53 − 1 units of 10^-9,
+    /// the last one a 64-bit float prints exactly as an `le` label).
+    ///
+    /// ```
+    /// use shardstat::metrics::{Matcher, ShardstatRecorder};
+    ///
+    /// let recorder = ShardstatRecorder::builder()
+    ///     .histogram_bounds(Matcher::Prefix("queue_".into()), &[1.0, 10.0, 100.0])?
+    ///     .build();
+    /// assert_eq!(recorder.histogram_bounds("queue_depth"), [0.998244351, 9.932111871, 99.857989631]);
+    /// let err = ShardstatRecorder::builder()
+    ///     .histogram_bounds(Matcher::Prefix("queue_".into()), &[])
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("no bounds given"));
+    /// # Ok::<(), shardstat::metrics::BoundsError>(())
+    /// ```
+    pub fn histogram_bounds(
+        mut self,
+        matcher: Matcher,
+        bounds: &[f64],
+    ) -> Result<Self, BoundsError> {
+        let checked = checked_bounds(&format!("for {matcher:?}"), bounds)?;
+        self.bounds.rules.push((matcher, checked));
+        Ok(self)
+    }
+
+    /// Histograms that no [`histogram_bounds`](Self::histogram_bounds) rule matches export
+    /// `bounds` (instead of [`ShardstatRecorder::DEFAULT_HISTOGRAM_BOUNDS`]).
+    ///
+    /// # Errors
+    /// As [`histogram_bounds`](Self::histogram_bounds).
+    ///
+    /// ```
+    /// let recorder = shardstat::metrics::ShardstatRecorder::builder()
+    ///     .default_histogram_bounds(&[0.0, 1.0])?
+    ///     .build();
+    /// assert_eq!(recorder.histogram_bounds("anything"), [0.0, 0.998244351]);
+    /// # Ok::<(), shardstat::metrics::BoundsError>(())
+    /// ```
+    pub fn default_histogram_bounds(mut self, bounds: &[f64]) -> Result<Self, BoundsError> {
+        self.bounds.default = checked_bounds("by default", bounds)?;
+        Ok(self)
+    }
+
+    /// The recorder.
+    ///
+    /// ```
+    /// let recorder = shardstat::metrics::ShardstatRecorder::builder().build();
+    /// assert_eq!(recorder.render(), "# EOF\n");
+    /// ```
+    pub fn build(mut self) -> ShardstatRecorder {
+        // Full rules first, then prefixes, then suffixes; a stable sort keeps the order in
+        // which rules of one kind were added.
+        self.bounds.rules.sort_by_key(|(m, _)| m.precedence());
+        let shared = Arc::new(Shared {
+            state: Mutex::default(),
+            bounds: self.bounds,
+        });
         ShardstatRecorder {
             inner: Arc::new(Inner {
                 keys: KeyRegistry::new(Cells(Arc::clone(&shared))),
                 shared,
             }),
         }
+    }
+}
+
+/// The largest bound a recorder histogram exports: 2^53 − 1 units of 10^-9, the last
+/// value below which every integer number of units prints exactly as an `f64` label.
+const MAX_BOUND_UNITS: u64 = (1 << 53) - 1;
+
+/// `bounds` (in a histogram's unit) as bucket boundaries in units of 10^-9, or why not.
+fn checked_bounds(whose: &str, bounds: &[f64]) -> Result<Arc<[u64]>, BoundsError> {
+    let error = |reason: String| BoundsError {
+        whose: whose.to_string(),
+        reason,
+    };
+    if bounds.is_empty() {
+        return Err(error("no bounds given (+Inf is always added)".into()));
+    }
+    let max = MAX_BOUND_UNITS as f64 / PER_UNIT;
+    if let Some(&bad) = bounds.iter().find(|b| !(0.0..=max).contains(*b)) {
+        return Err(error(format!(
+            "{bad} is not a bound: each must be a number from 0 to {max} (2^53 − 1 units of \
+             10^-9, the last a 64-bit float prints exactly)"
+        )));
+    }
+    if let Some(pair) = bounds.windows(2).find(|w| w[0] >= w[1]) {
+        return Err(error(format!(
+            "bounds must increase strictly: {} is followed by {}",
+            pair[0], pair[1]
+        )));
+    }
+    let moved: Vec<u64> = bounds
+        .iter()
+        .map(|b| crate::histogram::boundary_at_or_below((b * PER_UNIT).round() as u64))
+        .collect();
+    if let Some(i) = moved.windows(2).position(|w| w[0] >= w[1]) {
+        return Err(error(format!(
+            "{} and {} fall in one bucket (both would be exported as le=\"{}\"): bounds \
+             must be more than 1/64 apart",
+            bounds[i],
+            bounds[i + 1],
+            moved[i + 1] as f64 / PER_UNIT
+        )));
+    }
+    Ok(moved.into())
+}
+
+/// The bounds a recorder's histograms export, in units of 10^-9, by name.
+#[derive(Clone, Debug)]
+struct Bounds {
+    /// Sorted by precedence (full, prefix, suffix) when the recorder is built.
+    rules: Vec<(Matcher, Arc<[u64]>)>,
+    default: Arc<[u64]>,
+}
+
+impl Bounds {
+    fn of(&self, name: &str) -> &Arc<[u64]> {
+        self.rules
+            .iter()
+            .find(|(m, _)| m.matches(name))
+            .map_or(&self.default, |(_, b)| b)
     }
 }
 
@@ -112,9 +368,9 @@ struct Inner {
 }
 
 /// What keys' first registrations, the renderer and the problem list share.
-#[derive(Default)]
 struct Shared {
     state: Mutex<State>,
+    bounds: Bounds,
 }
 
 #[derive(Default)]
@@ -212,19 +468,36 @@ impl Storage<Key> for Cells {
     fn histogram(&self, key: &Key) -> Arc<HistogramCell> {
         let (name, labels) = parts(key);
         let mut state = lock(&self.0.state);
+        let bounds = Arc::clone(self.0.bounds.of(name));
         match state.identity(Kind::Histogram, name, labels) {
-            Some(id) => Arc::clone(state.histograms.entry(id).or_default()),
-            None => Arc::default(),
+            Some(id) => Arc::clone(
+                state
+                    .histograms
+                    .entry(id)
+                    .or_insert_with(|| Arc::new(HistogramCell::new(bounds))),
+            ),
+            None => Arc::new(HistogramCell::new(bounds)),
         }
     }
 }
 
 /// A histogram registered through `metrics`: values in units of `1 / PER_UNIT`.
-#[derive(Default)]
 struct HistogramCell {
     histogram: crate::Histogram,
     /// Values that could not be recorded (negative, NaN, too large).
     rejected: Counter,
+    /// The `le` bounds it exports, in units of `1 / PER_UNIT`: bucket boundaries.
+    bounds: Arc<[u64]>,
+}
+
+impl HistogramCell {
+    fn new(bounds: Arc<[u64]>) -> Self {
+        HistogramCell {
+            histogram: crate::Histogram::new(),
+            rejected: Counter::new(),
+            bounds,
+        }
+    }
 }
 
 /// How many of a recorder histogram's units make one recorded value: its `f64` values are
@@ -295,7 +568,24 @@ impl GaugeFn for GaugeCell {
 }
 
 impl ShardstatRecorder {
-    /// An empty recorder.
+    /// The `le` bounds a recorder histogram exports unless its builder chose others:
+    /// Prometheus's default buckets (client_golang's `DefBuckets`), for latencies in
+    /// seconds. Each is moved down to a bucket boundary when exported (`0.005` becomes
+    /// `0.004980735`: [`RecorderBuilder`]).
+    ///
+    /// ```
+    /// let recorder = shardstat::metrics::ShardstatRecorder::new();
+    /// let exported = recorder.histogram_bounds("latency_seconds");
+    /// assert_eq!(exported.len(), shardstat::metrics::ShardstatRecorder::DEFAULT_HISTOGRAM_BOUNDS.len());
+    /// assert_eq!(exported[0], 0.004980735);
+    /// ```
+    pub const DEFAULT_HISTOGRAM_BOUNDS: [f64; 11] = [
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ];
+
+    /// An empty recorder whose histograms export the
+    /// [`DEFAULT_HISTOGRAM_BOUNDS`](Self::DEFAULT_HISTOGRAM_BOUNDS) (choose others with
+    /// [`builder`](Self::builder)).
     ///
     /// ```
     /// let recorder = shardstat::metrics::ShardstatRecorder::new();
@@ -303,6 +593,46 @@ impl ShardstatRecorder {
     /// ```
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A builder that chooses the `le` bounds histograms export, per metric name, prefix or
+    /// suffix: [`RecorderBuilder`].
+    ///
+    /// ```
+    /// use shardstat::metrics::{Matcher, ShardstatRecorder};
+    ///
+    /// let recorder = ShardstatRecorder::builder()
+    ///     .histogram_bounds(Matcher::Suffix("_seconds".into()), &[0.001, 0.01, 0.1])?
+    ///     .build();
+    /// assert_eq!(recorder.histogram_bounds("rpc_seconds"), [0.000999423, 0.009961471, 0.099614719]);
+    /// # Ok::<(), shardstat::metrics::BoundsError>(())
+    /// ```
+    pub fn builder() -> RecorderBuilder {
+        RecorderBuilder::default()
+    }
+
+    /// The `le` bounds (without `+Inf`) that a histogram named `name` — as given to
+    /// `metrics::histogram!` — exports, or would export if it was registered now: its
+    /// rule's (or the default) bounds, each moved down to a bucket boundary. A histogram
+    /// already registered keeps the bounds it was registered with.
+    ///
+    /// ```
+    /// let recorder = shardstat::metrics::ShardstatRecorder::new();
+    /// assert_eq!(recorder.histogram_bounds("x").last(), Some(&9.932111871));
+    /// ```
+    pub fn histogram_bounds(&self, name: &str) -> Vec<f64> {
+        let state = lock(&self.inner.shared.state);
+        let registered = state
+            .lookup(Kind::Histogram, name, &[])
+            .and_then(|(family, _)| {
+                state
+                    .histograms
+                    .iter()
+                    .find(|((f, _), _)| *f == family)
+                    .map(|(_, cell)| Arc::clone(&cell.bounds))
+            });
+        let bounds = registered.unwrap_or_else(|| Arc::clone(self.inner.shared.bounds.of(name)));
+        bounds.iter().map(|&b| b as f64 / PER_UNIT).collect()
     }
 
     /// Every decision the naming rules made (renamed metrics and labels, dropped empty
@@ -630,10 +960,13 @@ impl Collector for RecorderCollector {
             .iter()
             .map(|(id, cell)| (id.clone(), cell.get()))
             .collect();
-        let histograms: Vec<(Id, crate::HistogramSnapshot)> = scrape
+        let histograms: Vec<(Id, ExportedHistogram)> = scrape
             .histograms
             .iter()
-            .map(|(id, cell)| (id.clone(), cell.histogram.snapshot()))
+            .map(|(id, cell)| {
+                let exported = (cell.histogram.snapshot(), Arc::clone(&cell.bounds));
+                (id.clone(), exported)
+            })
             .collect();
         let d = &scrape.descriptors;
         encode_families(&mut encoder, d, Kind::Counter, &counters, |m, v| {
@@ -642,12 +975,18 @@ impl Collector for RecorderCollector {
         encode_families(&mut encoder, d, Kind::Gauge, &gauges, |m, v| {
             m.encode_gauge(v)
         })?;
-        let bounds = crate::prometheus::default_histogram_bounds();
-        encode_families(&mut encoder, d, Kind::Histogram, &histograms, |m, snap| {
-            crate::prometheus::encode_histogram(m, snap, &bounds, PER_UNIT)
-        })
+        encode_families(
+            &mut encoder,
+            d,
+            Kind::Histogram,
+            &histograms,
+            |m, (snap, bounds)| crate::prometheus::encode_histogram(m, snap, bounds, PER_UNIT),
+        )
     }
 }
+
+/// A histogram's snapshot and the `le` bounds it exports (units of `1 / PER_UNIT`).
+type ExportedHistogram = (crate::HistogramSnapshot, Arc<[u64]>);
 
 fn encode_families<V>(
     encoder: &mut DescriptorEncoder,

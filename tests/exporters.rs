@@ -478,3 +478,177 @@ fn a_raw_identifier_field_is_named_without_its_prefix() {
     );
     assert!(text.contains("g_in_total 4"), "{text}");
 }
+
+/// The `le` labels and counts of `family`'s buckets in `text`, `+Inf` left out.
+fn buckets(text: &str, family: &str) -> Vec<(f64, u64)> {
+    let prefix = format!("{family}_bucket{{le=\"");
+    text.lines()
+        .filter_map(|l| l.strip_prefix(prefix.as_str()))
+        .filter(|l| !l.starts_with("+Inf"))
+        .map(|l| {
+            let (le, rest) = l.split_once('"').unwrap();
+            let count = rest.rsplit(' ').next().unwrap();
+            (le.parse().unwrap(), count.parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn recorder_histogram_bounds_follow_full_then_prefix_then_suffix_rules() {
+    use shardstat::metrics::Matcher;
+    let recorder = ShardstatRecorder::builder()
+        .histogram_bounds(Matcher::Suffix("_seconds".into()), &[1.0])
+        .unwrap()
+        .histogram_bounds(Matcher::Suffix("_seconds".into()), &[2.0])
+        .unwrap()
+        .histogram_bounds(Matcher::Prefix("db_".into()), &[3.0])
+        .unwrap()
+        .histogram_bounds(Matcher::Full("db_query_seconds".into()), &[4.0])
+        .unwrap()
+        .default_histogram_bounds(&[5.0, 6.0])
+        .unwrap()
+        .build();
+    let first = |name: &str| recorder.histogram_bounds(name)[0].ceil();
+    assert_eq!(first("db_query_seconds"), 4.0, "a full rule wins");
+    assert_eq!(first("db_write_seconds"), 3.0, "then a prefix rule");
+    assert_eq!(
+        first("rpc_seconds"),
+        1.0,
+        "then the first suffix rule added"
+    );
+    assert_eq!(
+        recorder.histogram_bounds("queue_depth").len(),
+        2,
+        "else the default"
+    );
+    metrics::with_local_recorder(&recorder, || {
+        for name in [
+            "db_query_seconds",
+            "db_write_seconds",
+            "rpc_seconds",
+            "queue_depth",
+        ] {
+            metrics::histogram!(name).record(0.5);
+        }
+    });
+    let text = recorder.render();
+    for (family, count) in [
+        ("db_query_seconds", 1),
+        ("db_write_seconds", 1),
+        ("rpc_seconds", 1),
+        ("queue_depth", 2),
+    ] {
+        assert_eq!(buckets(&text, family).len(), count, "{family}: {text}");
+        assert_eq!(
+            sample(&text, &format!("{family}_bucket{{le=\"+Inf\"}}")).as_deref(),
+            Some("1")
+        );
+    }
+    // The default recorder: Prometheus's eleven default buckets, not 54 powers of two.
+    let recorder = ShardstatRecorder::new();
+    metrics::with_local_recorder(&recorder, || metrics::histogram!("t").record(0.2));
+    let text = recorder.render();
+    let exported = buckets(&text, "t");
+    assert_eq!(exported.len(), 11, "{text}");
+    for ((le, _), asked) in exported
+        .iter()
+        .zip(ShardstatRecorder::DEFAULT_HISTOGRAM_BOUNDS)
+    {
+        assert!(
+            *le <= asked && *le >= asked * (1.0 - 1.0 / 64.0),
+            "{le} for {asked}"
+        );
+    }
+    // A registered histogram keeps its bounds; the query says what it exports.
+    assert_eq!(
+        recorder.histogram_bounds("t"),
+        exported.iter().map(|b| b.0).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn bad_recorder_histogram_bounds_are_errors_that_say_what_is_wrong() {
+    use shardstat::metrics::Matcher;
+    let bad = |bounds: &[f64]| {
+        ShardstatRecorder::builder()
+            .histogram_bounds(Matcher::Full("h".into()), bounds)
+            .unwrap_err()
+            .to_string()
+    };
+    let cases: [(&[f64], &str); 9] = [
+        (&[], "no bounds given"),
+        (&[f64::NAN], "NaN is not a bound"),
+        (&[1.0, f64::INFINITY], "inf is not a bound"),
+        (&[-1.0, 1.0], "-1 is not a bound"),
+        (&[1e7], "10000000 is not a bound"),
+        (&[1.0, 1.0], "must increase strictly: 1 is followed by 1"),
+        (&[2.0, 1.0], "must increase strictly: 2 is followed by 1"),
+        (&[1.0, 1.001], "1 and 1.001 fall in one bucket"),
+        (&[0.0, 1e-10], "0 and 0.0000000001 fall in one bucket"),
+    ];
+    for (bounds, expected) in cases {
+        let message = bad(bounds);
+        assert!(message.contains(expected), "{bounds:?}: {message}");
+        assert!(message.contains("Full(\"h\")"), "{message}");
+    }
+    let message = ShardstatRecorder::builder()
+        .default_histogram_bounds(&[])
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("by default: no bounds given"), "{message}");
+    // The largest bound allowed, and the smallest step between two.
+    let max = ((1u64 << 53) - 1) as f64 / 1e9;
+    let ok = ShardstatRecorder::builder()
+        .default_histogram_bounds(&[0.0, 1e-9, 1.0, 1.02, max])
+        .unwrap()
+        .build();
+    assert_eq!(ok.histogram_bounds("h")[..2], [0.0, 1e-9]);
+    assert_eq!(ok.histogram_bounds("h")[4], max);
+    assert!(bad(&[max * (1.0 + 1e-15)]).contains("is not a bound"));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Whatever bounds are chosen, each `le` label is at or just below the bound asked for
+    /// (by less than 1/64), and the count beside it is exactly the number of values recorded
+    /// at or below it (buckets are cumulative; values are kept in whole units of 10^-9).
+    #[test]
+    fn recorder_histogram_counts_are_exact_at_every_exported_bound(
+        asked in proptest::collection::btree_set(0u64..(1 << 40), 1..12),
+        units in proptest::collection::vec(0u64..(1 << 41), 0..200),
+        at_bounds in proptest::collection::vec(0usize..12, 0..20),
+    ) {
+        let asked: Vec<f64> = asked.into_iter().map(|u| u as f64 / 1e9).collect();
+        let recorder = match ShardstatRecorder::builder().default_histogram_bounds(&asked) {
+            Ok(builder) => builder.build(),
+            Err(e) => {
+                proptest::prop_assert!(e.to_string().contains("fall in one bucket"), "{e}");
+                return Ok(());
+            }
+        };
+        let exported = recorder.histogram_bounds("h");
+        // Values on, just below and just above each exported bound, and anywhere.
+        let mut values: Vec<u64> = units;
+        for i in at_bounds {
+            let b = (exported[i % exported.len()] * 1e9).round() as u64;
+            values.extend([b, b.saturating_sub(1), b + 1]);
+        }
+        metrics::with_local_recorder(&recorder, || {
+            let h = metrics::histogram!("h");
+            for &u in &values {
+                h.record(u as f64 / 1e9);
+            }
+        });
+        let text = recorder.render();
+        let got = buckets(&text, "h");
+        proptest::prop_assert_eq!(got.len(), asked.len());
+        for ((le, count), asked) in got.iter().zip(&asked) {
+            proptest::prop_assert!(*le <= *asked && *le >= asked * (1.0 - 1.0 / 64.0) - 1e-9,
+                "le {} for {}", le, asked);
+            let bound = (le * 1e9).round() as u64;
+            let at_or_below = values.iter().filter(|&&u| u <= bound).count() as u64;
+            proptest::prop_assert_eq!(*count, at_or_below, "le={} (cumulative): {}", le, text);
+        }
+    }
+}
