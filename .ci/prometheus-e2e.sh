@@ -15,8 +15,9 @@ fi
 prometheus --version 2>&1 | head -n 1
 
 features=(--features prometheus-client,metrics)
-cargo build --quiet --release "${features[@]}" --example prometheus
+cargo build --quiet --release "${features[@]}" --example prometheus --example getting_started
 example=target/release/examples/prometheus
+getting_started=target/release/examples/getting_started
 
 echo "--- promtool check metrics"
 "$example" --once | promtool check metrics
@@ -29,9 +30,11 @@ echo "om-parser: the OpenMetrics exposition passes"
 
 work=$(mktemp -d)
 app_port=19898
+gs_port=19899
 prom_port=19090
 cleanup() {
     [ -n "${app_pid:-}" ] && kill "$app_pid" 2>/dev/null || true
+    [ -n "${gs_pid:-}" ] && kill "$gs_pid" 2>/dev/null || true
     [ -n "${prom_pid:-}" ] && kill "$prom_pid" 2>/dev/null || true
     wait 2>/dev/null || true
     rm -rf "$work"
@@ -40,6 +43,9 @@ trap cleanup EXIT
 
 "$example" --settle --port "$app_port" 2>"$work/app.log" &
 app_pid=$!
+# The README's getting-started program, as a newcomer runs it (on another port).
+"$getting_started" "$gs_port" 2>"$work/gs.log" &
+gs_pid=$!
 cat >"$work/prometheus.yml" <<YAML
 global:
   scrape_interval: 1s
@@ -47,6 +53,9 @@ scrape_configs:
   - job_name: shardstat
     static_configs:
       - targets: ["127.0.0.1:$app_port"]
+  - job_name: getting_started
+    static_configs:
+      - targets: ["127.0.0.1:$gs_port"]
 YAML
 prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/data" \
     --web.listen-address="127.0.0.1:$prom_port" >"$work/prometheus.log" 2>&1 &
@@ -157,4 +166,55 @@ if not (lo <= hq <= hi):
              f"({lo}, {hi}] of the snapshot's p90 {p90}")
 print(f"ok  histogram_quantile(0.9) = {hq:.6f} s, snapshot p90 = {p90:.6f} s, "
       f"both in the bucket ({lo:.9f}, {hi:.9f}]")
+PY
+
+echo "--- the README's getting-started program: the strict parser, then Prometheus's sums"
+python3 - "$gs_port" "$prom_port" "$om_python" <<'PY'
+import json, subprocess, sys, time, urllib.parse, urllib.request
+
+app, prom, om_python = sys.argv[1], sys.argv[2], sys.argv[3]
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.read().decode(), r.headers.get("Content-Type")
+
+deadline = time.time() + 60
+while True:
+    try:
+        body, content_type = get(f"http://127.0.0.1:{app}/metrics")
+        break
+    except OSError:
+        if time.time() > deadline:
+            sys.exit("prometheus-e2e: getting_started never served /metrics")
+        time.sleep(0.2)
+if not content_type.startswith("application/openmetrics-text"):
+    sys.exit(f"prometheus-e2e: getting_started served {content_type}")
+subprocess.run([om_python, "tests/support/om_parse.py"], input=body.encode(), check=True,
+               stdout=subprocess.DEVNULL)
+print("om-parser: getting_started's exposition passes")
+
+# 8 workers x 100,000 requests, each counted once and its latency recorded once.
+checks = {
+    'sum(requests_total{job="getting_started"})': 800000,
+    'sum(request_duration_seconds_count{job="getting_started"})': 800000,
+    'sum(request_duration_seconds_bucket{job="getting_started",le="+Inf"})': 800000,
+    'requests_total{job="getting_started",route="/"}': 8 * 33334,
+    'up{job="getting_started"}': 1,
+}
+deadline = time.time() + 90
+while checks:
+    for query, expected in list(checks.items()):
+        url = f"http://127.0.0.1:{prom}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+        result = json.loads(get(url)[0]).get("data", {}).get("result", [])
+        if result:
+            stored = float(result[0]["value"][1])
+            if stored != expected:
+                sys.exit(f"prometheus-e2e: Prometheus says {query} = {stored}, expected {expected}")
+            print(f"ok  {query} = {stored:.0f}")
+            del checks[query]
+    if checks:
+        if time.time() > deadline:
+            sys.exit(f"prometheus-e2e: Prometheus never answered {sorted(checks)}")
+        time.sleep(0.5)
+print("prometheus-e2e: Prometheus scraped the getting-started program; every request counted once")
 PY
