@@ -47,10 +47,15 @@ use super::*;
 /// the counter itself is 256 bytes (the carried words have a cache line of their own).
 ///
 /// # A batch that is not a power of two
-/// is refused at compile time:
+/// is refused at compile time — by `cargo check` for a `static` (its initializer is
+/// evaluated then), and by `cargo build` elsewhere (a generic constant is evaluated when the
+/// code is generated, which `cargo check` does not do): one error, naming the value and the
+/// powers of two around it, then a note at the line that made the counter.
 ///
-/// ```compile_fail
-/// // error: shardstat: an approximate counter's BATCH must be a power of two from 2 to 2^32
+/// ```compile_fail,E0080
+/// // error[E0080]: evaluation panicked: shardstat: an approximate counter's BATCH must be a
+/// //     power of two from 2 to 2^32; the nearest are 512 (2^9) and 1024 (2^10)
+/// //   = note: evaluation of `shardstat::approx::words::Batch::<1000>::CHECK` failed here
 /// let c = shardstat::ApproxCounter::<1000>::new();
 /// # c.inc();
 /// ```
@@ -198,7 +203,7 @@ impl<V: CounterValue, const BATCH: u64> GenericApproxCounter<V, BATCH> {
         /// assert_eq!(BYTES.approx(), 0);
         /// ```
         pub fn new() -> Self {
-            let _ = Batch::<BATCH>::MASK;
+            let () = Batch::<BATCH>::CHECK;
             GenericApproxCounter {
                 cells: Sharded::new(),
                 carried: Carried::new(),
@@ -757,7 +762,7 @@ impl<V: CounterValue, const BATCH: u64> FieldParts for GenericApproxCounter<V, B
         value.field_value()
     }
     const KIND: FieldKind = {
-        let _ = Batch::<BATCH>::MASK;
+        let () = Batch::<BATCH>::CHECK;
         FieldKind::Approx
     };
     type Stored = Carried;
