@@ -528,12 +528,50 @@ fn debug_shows_the_value_and_default_is_empty() {
 
 #[test]
 fn shared_types_are_send_and_sync_and_fit_in_statics() {
-    fn send_sync<T: Send + Sync + 'static>() {}
+    // The README's claim: every type is `Send + Sync`, `Default` and `Debug`, and has a
+    // `const fn new()` (the statics below and in `every_type_fits_in_a_static`).
+    fn send_sync<T: Send + Sync + Default + std::fmt::Debug + 'static>() {}
     send_sync::<Counter>();
     send_sync::<UpDownCounter>();
     send_sync::<Max>();
     send_sync::<Min>();
     send_sync::<Gauge>();
+    send_sync::<crate::Histogram>();
+    send_sync::<crate::ApproxCounter>();
+    send_sync::<crate::ApproxUpDownCounter<64>>();
+    send_sync::<crate::percpu::Counter>();
+    send_sync::<crate::percpu::UpDownCounter>();
+    send_sync::<crate::percpu::Max>();
+    send_sync::<crate::percpu::Min>();
+    send_sync::<crate::migration::MigrationStats>();
+    static H: crate::Histogram = crate::Histogram::new();
+    static A: crate::ApproxCounter = crate::ApproxCounter::new();
+    static AU: crate::ApproxUpDownCounter<64> = crate::ApproxUpDownCounter::new();
+    static PC: crate::percpu::Counter = crate::percpu::Counter::new();
+    static PU: crate::percpu::UpDownCounter = crate::percpu::UpDownCounter::new();
+    static PX: crate::percpu::Max = crate::percpu::Max::new();
+    static PN: crate::percpu::Min = crate::percpu::Min::new();
+    static M: crate::migration::MigrationStats = crate::migration::MigrationStats::new();
+    H.record(1);
+    A.inc();
+    AU.add(-1);
+    PC.inc();
+    PU.add(-1);
+    PX.record(1);
+    PN.record(1);
+    M.zero_pages().inc();
+    assert_eq!(
+        (
+            H.snapshot().count(),
+            A.get(),
+            AU.get(),
+            PC.get(),
+            PU.get(),
+            PX.get(),
+            PN.get()
+        ),
+        (1, 1, -1, 1, -1, 1, 1)
+    );
     static C: Counter = Counter::new();
     static U: UpDownCounter = UpDownCounter::new();
     static X: Max = Max::new();

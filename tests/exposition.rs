@@ -150,7 +150,7 @@ fn every_unlucky_input_of_the_issue_renders_an_accepted_exposition() {
     if let Some(samples) = samples {
         assert_eq!(
             samples.len(),
-            1 + 1 + 1 + (54 + 1 + 2) + 1 + 1,
+            1 + 1 + 1 + (ShardstatRecorder::DEFAULT_HISTOGRAM_BOUNDS.len() + 1 + 2) + 1 + 1,
             "every sample kept"
         );
     }
