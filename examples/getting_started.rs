@@ -16,11 +16,9 @@ use std::time::Instant;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Install the recorder once, at start-up. Histograms whose names end in `_seconds`
     // export these `le` bounds (others: Prometheus's default buckets).
+    let bounds = [1e-6, 1e-5, 1e-4, 1e-3];
     let recorder = ShardstatRecorder::builder()
-        .histogram_bounds(
-            Matcher::Suffix("_seconds".into()),
-            &[1e-6, 1e-5, 1e-4, 1e-3],
-        )?
+        .histogram_bounds(Matcher::Suffix("_seconds".into()), &bounds)?
         .build();
     metrics::set_global_recorder(recorder.clone())?;
     metrics::describe_counter!("requests", "Requests handled, by route.");
