@@ -325,22 +325,84 @@ impl Histogram {
     /// assert_eq!((snap.count(), snap.sum(), snap.min()), (1, 7, Some(7)));
     /// ```
     pub fn reset(&self) {
+        self.take_totals();
+    }
+
+    /// The records since the previous `take` (or `reset`), and a reset, as one step: an
+    /// *interval histogram*, as HdrHistogram's `Recorder::getIntervalHistogram`. **Every
+    /// record is in exactly one take** (or in what a later snapshot sees), bucket and sum
+    /// together — never split between two intervals, never in two, never in none — whatever
+    /// runs concurrently: records on any number of threads, threads exiting, other takes,
+    /// resets.
+    ///
+    /// It is a [`reset`](Self::reset) that returns what it removed, from the same read of
+    /// the shards (each read between two of its owner's records): no shard is written.
+    ///
+    /// ```
+    /// use shardstat::Histogram;
+    ///
+    /// static LATENCY_NS: Histogram = Histogram::new();
+    /// let (mut count, mut sum) = (0, 0);
+    /// std::thread::scope(|s| {
+    ///     for t in 0..4 {
+    ///         s.spawn(move || (1..=1000).for_each(|i| LATENCY_NS.record(i * 10 + t)));
+    ///     }
+    ///     for _ in 0..10 {
+    ///         let interval = LATENCY_NS.take(); // this interval's records, while threads record
+    ///         count += interval.count();
+    ///         sum += interval.sum();
+    ///     }
+    /// });
+    /// let last = LATENCY_NS.take();
+    /// assert_eq!(count + last.count(), 4000);
+    /// assert_eq!(sum + last.sum(), 4 * 5_005_000 + 6 * 1000);
+    /// assert_eq!(LATENCY_NS.snapshot().count(), 0);
+    /// ```
+    pub fn take(&self) -> HistogramSnapshot {
+        self.take_totals().into_snapshot()
+    }
+
+    /// Resets, and returns what the histogram held: the shards' totals and the bases they
+    /// were counted from, read under the version lock, and the new bases that cancel that
+    /// same read of the shards.
+    fn take_totals(&self) -> Totals {
         let location = self.header.location();
         self.header.write_locked(|| {
             let counted = self.shards_total(location);
-            // Relaxed, all: under the version lock, published by its Release.
+            let mut held = Totals {
+                buckets: counted.buckets.clone(),
+                pages: counted.pages,
+                sum: counted.sum,
+            };
+            // Relaxed, all: under the version lock, whose Acquire (taking) ordered the last
+            // reset's stores before these loads, and whose Release (freeing) publishes the
+            // stores below.
+            let old_base = wide(
+                self.header.global(1).load(Ordering::Relaxed),
+                self.header.global(2).load(Ordering::Relaxed),
+            );
+            held.sum = held.sum.wrapping_add(old_base);
             let base = counted.sum.wrapping_neg();
             self.header.global(1).store(base as u64, Ordering::Relaxed);
             self.header
                 .global(2)
                 .store((base >> 64) as u64, Ordering::Relaxed);
+            // Null until the first reset: then every bucket's old base is 0.
+            let had_bases = !self.bases.load(Ordering::Relaxed).is_null();
             let bases = self.bases_for_reset();
+            if had_bases {
+                held.pages = u64::MAX; // a base may be non-zero on any page
+            }
             for (i, total) in counted.buckets.iter().enumerate() {
                 // SAFETY: `bases` points to `BUCKETS` live cells (`bases_for_reset`).
                 let base = unsafe { &*bases.add(i) };
+                if had_bases {
+                    held.buckets[i] = held.buckets[i].wrapping_add(base.load(Ordering::Relaxed));
+                }
                 base.store(total.wrapping_neg(), Ordering::Relaxed);
             }
-        });
+            held
+        })
     }
 
     /// The bucket bases, allocated (zero) at the first reset. Under the version lock.

@@ -500,6 +500,22 @@ impl<V: CounterValue> GenericCounter<V> {
         self.set(V::ZERO);
     }
 
+    /// Returns the value and leaves the counter at 0, as one step: every add is counted in
+    /// exactly one take or in a later read, whatever runs concurrently — adds on any CPU,
+    /// restarted or not, in signal handlers, in the per-thread fallback (see
+    /// [`shardstat::Counter::take`](crate::GenericCounter::take)). Never writes a shard.
+    ///
+    /// ```
+    /// let c = shardstat::percpu::Counter::new();
+    /// c.add(7);
+    /// assert_eq!(c.take(), 7);
+    /// c.inc();
+    /// assert_eq!((c.take(), c.get()), (1, 0));
+    /// ```
+    pub fn take(&self) -> V {
+        V::from_cell(self.cells.take_sum(0))
+    }
+
     /// Creates this counter's cells on every CPU the kernel may ever bring up, so that no
     /// later [`add`](GenericCounter::add) on any CPU takes a lock or allocates; returns
     /// whether adds are now **async-signal-safe** (see [Signal

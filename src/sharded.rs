@@ -419,6 +419,29 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
         self.write_locked(|| self.set_locked(i, value));
     }
 
+    /// Makes the sum cell `i` read 0 and returns what it read, in one step under the version
+    /// lock: the value is the global word plus the *same* read of the cells that the new
+    /// global word cancels, so an add that this read counted is cancelled by it, and one it
+    /// did not count (its store came later in the cell's modification order) counts after
+    /// it. Every add is in exactly one take or in the value read after the last one (a
+    /// read, then a separate `set(0)`, lost the adds between them: LongAdder's
+    /// `sumThenReset`).
+    pub(crate) fn take_sum(&self, i: usize) -> u64 {
+        self.write_locked(|| self.take_locked(i))
+    }
+
+    /// [`take_sum`](Self::take_sum)'s step, for a caller that holds the version lock (an
+    /// approximate counter's exclusive section).
+    pub(crate) fn take_locked(&self, i: usize) -> u64 {
+        let cells = self.cells_sum(i);
+        // Relaxed, both: under the version lock, whose Acquire (taking) ordered the last
+        // set/reset/take's stores before these loads, and whose Release (freeing) publishes
+        // this store.
+        let taken = self.globals[i].load(Ordering::Relaxed).wrapping_add(cells);
+        self.globals[i].store(cells.wrapping_neg(), Ordering::Relaxed);
+        taken
+    }
+
     /// Makes the sum cell `i` read at least `value`: if it reads less, one set under the
     /// version lock computed from the *same* read of the cells, so adds that land after that
     /// read count on top and the value never goes backwards (a read, then a separate `set`,
@@ -571,6 +594,44 @@ impl<const N: usize> Sharded<N> {
         // A group with approximate fields also waits for in-flight limited adds, which work
         // outside `update` brackets' reach otherwise (`write_exclusive`).
         self.write_after_waiting(kinds.contains(&CellKind::Approx), count, reset);
+    }
+
+    /// Every cell combined as a snapshot sees it, and a reset of the sums and extrema, as one
+    /// section: a group's `take`. Each shard is read between its owner's steps in the
+    /// waiting phase (as `reset_all`), and the sums' new bases cancel exactly that read, so
+    /// each `update` step's adds are in this take wholly or after it wholly, and every add
+    /// in exactly one take or a later read. `build` runs in the writing phase on the cells
+    /// as they were (sums with their old bases; each extremum's epoch and the best value of
+    /// it), and what it loads beside them (a group's gauges, which keep their values) is of
+    /// the same side of every reset.
+    #[track_caller]
+    pub fn take_all<R>(&self, kinds: &[CellKind; N], build: impl FnOnce(&[u64; N]) -> R) -> R {
+        refuse_inside_update("a group's take()");
+        let count = || {
+            // Relaxed: under the version lock (its Acquire ordered the last writer's stores).
+            let epochs = std::array::from_fn(|i| match kinds[i] {
+                CellKind::Epoch => self.globals[i].load(Ordering::Relaxed),
+                CellKind::Sum | CellKind::Approx | CellKind::Value | CellKind::Seq => 0,
+            });
+            self.read_shards(kinds, epochs)
+        };
+        let take = |counted: [u64; N]| {
+            let mut held = counted;
+            for i in 0..N {
+                match kinds[i] {
+                    CellKind::Sum | CellKind::Approx => {
+                        // Relaxed: under the version lock, published by its Release.
+                        let base = self.globals[i].load(Ordering::Relaxed);
+                        held[i] = base.wrapping_add(counted[i]);
+                        self.globals[i].store(counted[i].wrapping_neg(), Ordering::Relaxed);
+                    }
+                    CellKind::Epoch => bump_epoch(&self.globals[i]),
+                    CellKind::Value | CellKind::Seq => {}
+                }
+            }
+            build(&held)
+        };
+        self.write_after_waiting(kinds.contains(&CellKind::Approx), count, take)
     }
 
     /// Every shard's copy combined into `out` per `kinds` (sums added, extrema kept where

@@ -92,8 +92,8 @@
 /// }
 /// ```
 ///
-/// A field named like one of the group's own methods (`new`, `local`, `snapshot`, `reset`)
-/// is refused, with the message at the field:
+/// A field named like one of the group's own methods (`new`, `local`, `snapshot`, `reset`,
+/// `take`) is refused, with the message at the field:
 ///
 /// ```compile_fail,E0277
 /// // error[E0277]: `new` cannot name a field of a `stats!` group
@@ -280,6 +280,19 @@ macro_rules! stats {
                         $( <$ty as $crate::__private::FieldParts>::reset_stored(&self.$field); )*
                     });
                 }
+
+                /// A snapshot, and a reset of every counter and extremum field, as one step:
+                /// a drain for delta export. Every add is in exactly one take or in a later
+                /// snapshot, and each `update` step's adds land wholly in one take. Gauges
+                /// keep their values (the snapshot shows them); `Max`/`Min` fields restart
+                /// empty, as at a `reset` (a record racing the take may be retired
+                /// without being in it).
+                #[track_caller]
+                pub fn take(&self) -> $snap {
+                    self.__cells.take_all(&__KINDS, |raw| $snap {
+                        $( $field: <$ty as $crate::__private::FieldParts>::value(raw, __cell(__Field::$field), &self.$field), )*
+                    })
+                }
             }
 
             impl<'a> $local<'a> {
@@ -437,7 +450,7 @@ macro_rules! __stats_serde {
 }
 
 /// Refuses a field named like one of the group's own methods (`new`, `local`, `snapshot`,
-/// `reset`) with a message at the field: the field's own name becomes a type that lacks
+/// `reset`, `take`) with a message at the field: the field's own name becomes a type that lacks
 /// `FieldNameIsFree`.
 #[doc(hidden)]
 #[macro_export]
@@ -446,6 +459,7 @@ macro_rules! __stats_reserved {
     (local) => { $crate::__stats_reserved!(@refuse local); };
     (snapshot) => { $crate::__stats_reserved!(@refuse snapshot); };
     (reset) => { $crate::__stats_reserved!(@refuse reset); };
+    (take) => { $crate::__stats_reserved!(@refuse take); };
     (@refuse $field:ident) => {
         const _: () = {
             #[allow(non_camel_case_types, dead_code)]
@@ -525,6 +539,6 @@ pub const fn field_name(written: &'static str) -> &'static str {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot name a field of a `stats!` group",
     label = "a group already has a method of this name",
-    note = "a group's own methods are `new`, `local`, `snapshot` and `reset`: rename the field"
+    note = "a group's own methods are `new`, `local`, `snapshot`, `reset` and `take`: rename the field"
 )]
 pub trait FieldNameIsFree {}

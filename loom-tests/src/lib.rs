@@ -544,4 +544,148 @@ pub mod models {
             );
         });
     }
+
+    /// Two threads add (1 then 2, and 10 then 20; each first add creates the thread's copy
+    /// while the taker walks) while the main thread takes twice (`take`: the drain under
+    /// test): the two takes and the read after the joins hold every add exactly once, and
+    /// each take is a sum of a prefix of each thread's adds.
+    pub fn every_add_is_taken_exactly_once<C: ModelCounter>(take: fn(&C) -> u64) {
+        loom::model(move || {
+            let c = Arc::new(C::fresh());
+            let writers: Vec<_> = [1u64, 10]
+                .into_iter()
+                .map(|n| {
+                    let c = c.clone();
+                    thread::spawn(move || {
+                        c.add(n);
+                        c.add(2 * n);
+                    })
+                })
+                .collect();
+            let first = take(&c);
+            let second = take(&c);
+            for w in writers {
+                w.join().unwrap();
+            }
+            let rest = c.get();
+            assert_eq!(
+                first + second + rest,
+                33,
+                "adds lost or counted twice: took {first} and {second}, then read {rest}"
+            );
+            for taken in [first, second] {
+                assert_one_of(taken % 10, &[0, 1, 2, 3], "a take that split an add");
+            }
+        });
+    }
+
+    /// A thread adds 5 and exits while the main thread takes; a thread started after it may
+    /// be given its shard and adds 7 on top of it. The take and the read after hold both
+    /// adds exactly once.
+    pub fn a_take_racing_a_thread_exit_loses_nothing<C: ModelCounter>(take: fn(&C) -> u64) {
+        loom::model(move || {
+            let c = Arc::new(C::fresh());
+            let exiting = {
+                let c = c.clone();
+                thread::spawn(move || c.add(5))
+            };
+            let first = take(&c);
+            exiting.join().unwrap();
+            let next = {
+                let c = c.clone();
+                thread::spawn(move || c.add(7))
+            };
+            let second = take(&c);
+            next.join().unwrap();
+            let rest = c.get();
+            assert_eq!(
+                first + second + rest,
+                12,
+                "adds lost or counted twice: took {first} and {second}, then read {rest}"
+            );
+        });
+    }
+
+    /// A take racing a `set(100)` and a thread that adds 1 then 2: each add is counted at
+    /// most once — in the take, or after the set, or cancelled by the set — and the take
+    /// holds the set's 100 only if the set came first. `(take, read after the joins)` is one
+    /// of the pairs a sequential order of set, take and the two adds gives.
+    pub fn a_take_racing_a_set_counts_each_add_at_most_once<C: ModelSet>(take: fn(&C) -> u64) {
+        loom::model(move || {
+            let c = Arc::new(C::fresh());
+            let writer = {
+                let c = c.clone();
+                thread::spawn(move || {
+                    c.add(1);
+                    c.add(2);
+                })
+            };
+            let taker = {
+                let c = c.clone();
+                thread::spawn(move || take(&c))
+            };
+            c.set(100);
+            writer.join().unwrap();
+            let taken = taker.join().unwrap();
+            let rest = c.get();
+            assert_one_of(
+                (taken, rest),
+                &[
+                    // The take first: a prefix of the adds; the set cancels what it did not take.
+                    (0, 100),
+                    (0, 102),
+                    (0, 103),
+                    (1, 100),
+                    (1, 102),
+                    (3, 100),
+                    // The set first: the take holds 100 and the adds between the two.
+                    (100, 3),
+                    (101, 2),
+                    (103, 0),
+                    (100, 2),
+                    (102, 0),
+                    (100, 0),
+                ],
+                "a take racing a set",
+            );
+        });
+    }
+
+    /// The main thread records 2, then 5 and 9 (two more pages) while a spawned thread takes
+    /// an interval histogram (`take`); the read after the join holds the rest. Each record is
+    /// in exactly one of the two, with its bucket, count and sum together.
+    pub fn an_interval_histogram_holds_each_record_exactly_once(
+        take: fn(&shardstat::Histogram) -> shardstat::HistogramSnapshot,
+    ) {
+        loom::model(move || {
+            let h = Arc::new(shardstat::Histogram::new());
+            h.record(2); // this thread's header and chunk copies exist before the race
+            let taker = {
+                let h = h.clone();
+                thread::spawn(move || {
+                    let snap = take(&h);
+                    let buckets: u64 = snap.buckets().map(|b| b.count).sum();
+                    (snap.count(), snap.sum(), buckets)
+                })
+            };
+            h.record(5);
+            h.record(9);
+            let taken = taker.join().unwrap();
+            let rest = h.snapshot();
+            let rest = (
+                rest.count(),
+                rest.sum(),
+                rest.buckets().map(|b| b.count).sum(),
+            );
+            assert_one_of(
+                (taken, rest),
+                &[
+                    ((1, 2, 1), (2, 14, 2)),
+                    ((2, 7, 2), (1, 9, 1)),
+                    ((3, 16, 3), (0, 0, 0)),
+                ],
+                "a record lost, split or counted twice",
+            );
+        });
+    }
 }

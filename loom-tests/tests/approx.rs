@@ -291,3 +291,31 @@ fn set_racing_a_limited_add_never_lets_it_overshoot() {
         );
     });
 }
+
+/// `take` racing adds that carry: each add is in the take or after it, exactly once, and
+/// afterwards the approximate value is within its bound of the exact one.
+#[test]
+fn a_take_racing_carries_holds_each_add_once_and_keeps_the_bound() {
+    loom::model(|| {
+        let c = Arc::new(Approx4::new());
+        let writer = {
+            let c = c.clone();
+            thread::spawn(move || {
+                c.add(3);
+                c.add(3); // carries 4
+            })
+        };
+        let taken = c.take();
+        writer.join().unwrap();
+        let (approx, bound, exact) = (c.approx(), c.error_bound(), c.get());
+        assert_eq!(
+            taken + exact,
+            6,
+            "adds lost or counted twice: took {taken}, then read {exact}"
+        );
+        assert!(
+            approx <= exact && exact <= approx + bound,
+            "after take: approx {approx}, bound {bound}, exact {exact}"
+        );
+    });
+}

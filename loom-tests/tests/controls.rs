@@ -148,3 +148,27 @@ fn raising_by_a_read_and_a_set_moves_the_counter_backwards() {
         }
     });
 }
+
+/// A drain as `LongAdder.sumThenReset` does it — read the sum, then zero — in two steps: an
+/// add that lands between the read and the reset is in neither (here: a `get`, then a
+/// `reset`, the same gap).
+#[test]
+#[should_panic(expected = "adds lost or counted twice")]
+fn taking_by_a_read_and_a_reset_loses_adds() {
+    models::every_add_is_taken_exactly_once::<shardstat::Counter>(|c| {
+        let taken = c.get();
+        c.reset();
+        taken
+    });
+}
+
+/// An interval histogram as a snapshot, then a reset: a record between the two is lost.
+#[test]
+#[should_panic(expected = "a record lost, split or counted twice")]
+fn an_interval_histogram_by_a_snapshot_and_a_reset_loses_records() {
+    models::an_interval_histogram_holds_each_record_exactly_once(|h| {
+        let taken = h.snapshot();
+        h.reset();
+        taken
+    });
+}

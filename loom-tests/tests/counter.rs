@@ -272,3 +272,23 @@ fn raise_to_racing_an_add_never_moves_the_counter_backwards() {
         shardstat::Counter::raise_to,
     );
 }
+
+/// `take` racing two threads' adds (their first adds create their copies): every add is
+/// in exactly one take or in the read after.
+#[test]
+fn every_add_is_taken_exactly_once() {
+    models::every_add_is_taken_exactly_once::<Counter>(Counter::take);
+}
+
+/// `take` racing a thread's exit and the reuse of its shard by the next thread.
+#[test]
+fn a_take_racing_a_thread_exit_loses_nothing() {
+    models::a_take_racing_a_thread_exit_loses_nothing::<Counter>(Counter::take);
+}
+
+/// `take` racing `set` and adds: each add counted at most once, the set's value taken only
+/// after the set.
+#[test]
+fn a_take_racing_a_set_counts_each_add_at_most_once() {
+    models::a_take_racing_a_set_counts_each_add_at_most_once::<Counter>(Counter::take);
+}

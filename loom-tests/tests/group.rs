@@ -129,3 +129,35 @@ fn snapshot_sees_a_group_reset_wholly_or_not_at_all() {
         );
     });
 }
+
+/// A group take racing a step: the step's counter adds are in the take wholly or after it
+/// wholly, never split and never in both; with the step made before, the take holds it.
+#[test]
+fn a_group_take_holds_each_step_wholly_and_once() {
+    loom::model(|| {
+        let g = Arc::new(Pair::new());
+        g.local().update(|l| {
+            l.a.inc();
+            l.b.inc();
+        });
+        let writer = {
+            let g = g.clone();
+            thread::spawn(move || {
+                g.local().update(|l| {
+                    l.a.inc();
+                    l.b.inc();
+                })
+            })
+        };
+        let taken = g.take();
+        assert_eq!(taken.a, taken.b, "a take split a step: {taken:?}");
+        writer.join().unwrap();
+        let rest = g.snapshot();
+        assert_eq!(rest.a, rest.b, "a take split a step: {rest:?}");
+        assert_eq!(
+            taken.a + rest.a,
+            2,
+            "a step lost or counted twice: took {taken:?}, then {rest:?}"
+        );
+    });
+}

@@ -1,5 +1,6 @@
-//! Loom models of `Histogram`: a snapshot never shows a record in half, and a reset counts a
-//! concurrent record wholly after it or not at all. (Under loom a histogram has 2 buckets per
+//! Loom models of `Histogram`: a snapshot never shows a record in half, a reset counts a
+//! concurrent record wholly after it or not at all, and an interval histogram (`take`)
+//! holds each record exactly once. (Under loom a histogram has 2 buckets per
 //! power of two, so its pages are 2 cells: values 5 and 9 fall in two different pages.)
 #![cfg(loom)]
 
@@ -11,6 +12,13 @@ use shardstat_loom_tests::{assert_one_of, models, Flag, Signal};
 #[test]
 fn a_snapshot_never_sees_half_a_record() {
     models::a_histogram_snapshot_never_sees_half_a_record(|h: &Histogram, v| h.record(v));
+}
+
+/// An interval histogram (`take`) racing records: each record is in the take or in what the
+/// histogram holds after it, wholly, never in both.
+#[test]
+fn an_interval_histogram_holds_each_record_exactly_once() {
+    models::an_interval_histogram_holds_each_record_exactly_once(Histogram::take);
 }
 
 /// A record that carries the sum into its high word (the sum crosses 2^64), racing a

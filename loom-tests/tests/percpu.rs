@@ -6,8 +6,8 @@
 //! indices 0, 1, 0, … in the order they first write — so the first and third writers share
 //! a shard, as two threads taking turns on one CPU. What the models check is the per-CPU
 //! code around it: the writer's shard lookup through the copy table (a copy created by one
-//! thread and used by another), reads walking CPU shards while they are created, `set` and
-//! `reset` racing adds, the reuse of a dropped counter's cells, and the extremum's
+//! thread and used by another), reads walking CPU shards while they are created, `set`,
+//! `reset` and `take` racing adds, the reuse of a dropped counter's cells, and the extremum's
 //! record protocol of one-store sections racing each other and a reset.
 #![cfg(loom)]
 
@@ -29,6 +29,18 @@ fn get_concurrent_with_set_sees_it_wholly_or_not_at_all() {
 #[test]
 fn reset_after_adds_that_happened_before_is_exact() {
     models::reset_after_adds_that_happened_before_is_exact::<Counter>();
+}
+
+/// `take` racing adds from two threads — the first and a main-thread add share a CPU
+/// shard in the emulation — each add in exactly one take or the read after.
+#[test]
+fn every_add_is_taken_exactly_once() {
+    models::every_add_is_taken_exactly_once::<Counter>(Counter::take);
+}
+
+#[test]
+fn a_take_racing_a_set_counts_each_add_at_most_once() {
+    models::a_take_racing_a_set_counts_each_add_at_most_once::<Counter>(Counter::take);
 }
 
 #[test]

@@ -229,6 +229,14 @@ impl<'a, V: CounterValue, const N: usize, const BATCH: u64> Approx<'a, V, N, BAT
             .write_exclusive(|| self.group.set_locked(self.cell, value));
     }
 
+    /// Returns the value and makes it read 0, as one exclusive section (a `set(0)` that
+    /// returns what it cancelled: `Sharded::take_sum`).
+    #[track_caller]
+    pub(super) fn take(self) -> u64 {
+        self.group
+            .write_exclusive(|| self.group.take_locked(self.cell))
+    }
+
     /// Adds `n` (`down`: subtracts) only if the result stays `≤ limit` (`down`: `≥ limit`).
     ///
     /// Inlined whole (no closure), so that the counter's constants — its domain, the

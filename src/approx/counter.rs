@@ -396,6 +396,25 @@ impl<V: CounterValue, const BATCH: u64> GenericApproxCounter<V, BATCH> {
         self.set(V::ZERO);
     }
 
+    /// Returns the value and leaves the counter at 0, as one step: every add is counted in
+    /// exactly one take or in a later read (see
+    /// [`GenericCounter::take`](crate::GenericCounter::take)); in-flight limited adds finish
+    /// first, as for [`set`](Self::set).
+    ///
+    /// # Panics
+    /// Inside any stat group's `update` on the same thread (it may wait for steps).
+    ///
+    /// ```
+    /// let c = shardstat::ApproxCounter::<1024>::new();
+    /// c.add(5000);
+    /// assert_eq!(c.take(), 5000);
+    /// assert_eq!((c.get(), c.compare(0)), (0, std::cmp::Ordering::Equal));
+    /// ```
+    #[track_caller]
+    pub fn take(&self) -> V {
+        self.field().take()
+    }
+
     /// A handle on the calling thread's shard, for loops that add many times (see
     /// [`GenericCounter::local`](crate::GenericCounter::local)).
     ///
@@ -590,6 +609,12 @@ impl<'a, V: CounterValue, const N: usize, const BATCH: u64>
     #[track_caller]
     pub fn reset(&self) {
         self.set(V::ZERO);
+    }
+
+    #[doc = concat!("Returns this field's value and leaves it at 0, as one step (see [`GenericApproxCounter::take`]).\n\n# Panics\nIf called inside the group's `update` on the same thread.\n\n```\n", approx_field_doc_group!(), "\nlet g = G::new();\ng.c().add(7);\nassert_eq!(g.c().take(), 7);\nassert_eq!(g.c().get(), 0);\n```")]
+    #[track_caller]
+    pub fn take(&self) -> V {
+        V::from_cell(self.core().take())
     }
 
     /// The calling thread's shard of this field (see [`GenericApproxCounter::local`]).
