@@ -1,5 +1,6 @@
 //! Read cost: `Counter::get` with 1, 2, 8, 64 and 256 threads' shards present (the threads
-//! added, then wait parked), `percpu::Counter::get` with the same threads alive (their adds
+//! added, then wait parked), and beside it the writes that read every shard too,
+//! `Counter::take` (a drain) and `Counter::set`; `percpu::Counter::get` with the same threads alive (their adds
 //! went to at most one shard per CPU), one `AtomicU64` load for scale, `ApproxCounter::approx` and a
 //! far-from-threshold `ApproxCounter::compare` (which read no shard), and a snapshot of QEMU's
 //! migration statistics (`MigrationStats::snapshot`, 12 counters, one of them approximate, and 4 gauges) against
@@ -87,6 +88,14 @@ fn read_cost(c: &mut Criterion, counts: &[usize]) {
             assert_eq!(f.one.get(), threads as u64);
             group.bench_with_input(BenchmarkId::new("Counter::get", threads), &f, |b, f| {
                 b.iter(|| black_box(&f.one).get())
+            });
+            // A drain: `get` + the version lock + one store (issue 29's goal: ≤ 1.5× `get`).
+            // After the first take the counter reads 0; each take still walks every shard.
+            group.bench_with_input(BenchmarkId::new("Counter::take", threads), &f, |b, f| {
+                b.iter(|| black_box(&f.one).take())
+            });
+            group.bench_with_input(BenchmarkId::new("Counter::set", threads), &f, |b, f| {
+                b.iter(|| black_box(&f.one).set(0))
             });
             assert_eq!(f.per_cpu.get(), threads as u64);
             group.bench_with_input(

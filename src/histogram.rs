@@ -840,6 +840,49 @@ impl HistogramSnapshot {
         })
     }
 
+    /// The records between `older` and this snapshot, of one histogram that was not reset
+    /// or taken in between: each bucket's count, the count and the sum minus `older`'s
+    /// (wrapping, as the histogram's own). An interval histogram without a drain: what the
+    /// `metrics` recorder's [`drain`](crate::metrics::ShardstatRecorder::drain) returns,
+    /// leaving the cumulative histogram as it is.
+    ///
+    /// ```
+    /// let h = shardstat::Histogram::new();
+    /// h.record(5);
+    /// let first = h.snapshot();
+    /// h.record(5);
+    /// h.record(1_000);
+    /// let interval = h.snapshot().since(&first);
+    /// assert_eq!((interval.count(), interval.sum()), (2, 1_005));
+    /// assert_eq!(interval.buckets().map(|b| b.count).collect::<Vec<_>>(), [1, 1]);
+    /// ```
+    pub fn since(&self, older: &HistogramSnapshot) -> HistogramSnapshot {
+        let mut older_buckets = older.buckets.iter().peekable();
+        let buckets: Vec<(u32, u64)> = self
+            .buckets
+            .iter()
+            .filter_map(|&(index, count)| {
+                let mut before = 0;
+                while let Some(&&(i, c)) = older_buckets.peek() {
+                    if i > index {
+                        break;
+                    }
+                    if i == index {
+                        before = c;
+                    }
+                    older_buckets.next();
+                }
+                let count = count.wrapping_sub(before);
+                (count != 0).then_some((index, count))
+            })
+            .collect();
+        HistogramSnapshot {
+            count: buckets.iter().fold(0u64, |n, &(_, b)| n.wrapping_add(b)),
+            sum: self.sum.wrapping_sub(older.sum),
+            buckets,
+        }
+    }
+
     /// How many recorded values are `≤ bound`, counting a bucket only if it lies wholly at
     /// or below `bound` (Prometheus's cumulative `le` buckets, exact when `bound` is a
     /// bucket's `high`).

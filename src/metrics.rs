@@ -289,6 +289,7 @@ impl RecorderBuilder {
         let shared = Arc::new(Shared {
             state: Mutex::default(),
             bounds: self.bounds,
+            drained: Mutex::default(),
         });
         ShardstatRecorder {
             inner: Arc::new(Inner {
@@ -371,6 +372,78 @@ struct Inner {
 struct Shared {
     state: Mutex<State>,
     bounds: Bounds,
+    /// What the previous [`ShardstatRecorder::drain`] read; held for the whole of a drain,
+    /// so drains are one at a time.
+    drained: Mutex<DrainState>,
+}
+
+/// Each counter's value and each histogram's snapshot as the previous drain read them.
+#[derive(Default)]
+struct DrainState {
+    counters: HashMap<Id, u64>,
+    histograms: HashMap<Id, crate::HistogramSnapshot>,
+}
+
+/// What a [`ShardstatRecorder`] counted since the previous [`drain`](ShardstatRecorder::drain)
+/// (delta temporality): the counters that moved and the histograms that recorded, by
+/// exported name and labels (after the naming rules, as [`render`](ShardstatRecorder::render)
+/// shows them).
+///
+/// ```
+/// let recorder = shardstat::metrics::ShardstatRecorder::new();
+/// metrics::with_local_recorder(&recorder, || metrics::counter!("jobs").increment(2));
+/// let drained = recorder.drain();
+/// assert_eq!(drained.counters[0].name, "jobs");
+/// assert_eq!(drained.counters[0].delta, 2);
+/// assert!(drained.histograms.is_empty());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Drained {
+    /// Every counter whose value moved since the previous drain, by name and labels.
+    pub counters: Vec<CounterDelta>,
+    /// Every histogram that recorded since the previous drain, by name and labels.
+    pub histograms: Vec<HistogramDelta>,
+}
+
+/// One counter's increase since the previous drain: an element of [`Drained::counters`].
+///
+/// ```
+/// let recorder = shardstat::metrics::ShardstatRecorder::new();
+/// metrics::with_local_recorder(&recorder, || {
+///     metrics::counter!("http.hits", "route" => "/").increment(3)
+/// });
+/// let delta = &recorder.drain().counters[0];
+/// assert_eq!((delta.name.as_str(), delta.delta), ("http_hits", 3));
+/// assert_eq!(delta.labels, [("route".to_string(), "/".to_string())]);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CounterDelta {
+    /// The exported family name (without `_total`).
+    pub name: String,
+    /// The exported labels, sorted by name.
+    pub labels: Vec<(String, String)>,
+    /// How much the counter rose since the previous drain (wrapping).
+    pub delta: u64,
+}
+
+/// One histogram's records since the previous drain: an element of [`Drained::histograms`].
+///
+/// ```
+/// let recorder = shardstat::metrics::ShardstatRecorder::new();
+/// metrics::with_local_recorder(&recorder, || metrics::histogram!("rtt_seconds").record(0.5));
+/// let delta = &recorder.drain().histograms[0];
+/// assert_eq!(delta.interval.count(), 1);
+/// assert_eq!(delta.interval.sum(), 500_000_000); // in units of 10^-9
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistogramDelta {
+    /// The exported family name.
+    pub name: String,
+    /// The exported labels, sorted by name.
+    pub labels: Vec<(String, String)>,
+    /// The records since the previous drain, in units of 10^-9 of the recorded values
+    /// (nanoseconds for seconds), as [`ShardstatRecorder::histogram_snapshot`].
+    pub interval: crate::HistogramSnapshot,
 }
 
 #[derive(Default)]
@@ -715,6 +788,84 @@ impl ShardstatRecorder {
         let state = lock(&self.inner.shared.state);
         let id = state.lookup(Kind::Counter, name, labels)?;
         state.counters.get(&id).map(|cell| cell.counter.get())
+    }
+
+    /// Every counter's increase and every histogram's records since the previous drain
+    /// (since the recorder was made, for the first): delta temporality, for a statsd or
+    /// OpenTelemetry-delta pusher or a per-interval JSON flush, beside the cumulative
+    /// [`render`](Self::render).
+    ///
+    /// **Every increment and record is in exactly one drain** (or in a later one): a drain
+    /// reads each counter once and each histogram once (a snapshot, each record whole) and
+    /// returns the difference from what the previous drain read, so a value that arrives
+    /// during the read is in this drain or the next, never both, never neither. The
+    /// cumulative view is not touched — a drain zeroes nothing — so `render()` and
+    /// [`counter_value`](Self::counter_value) keep counting from the start, and the deltas
+    /// of all drains so far sum to each counter's value at the last drain's read (a later
+    /// read is that or more). Drains run one at a time; the recorder keeps each key's last
+    /// drained value (8 bytes per counter, a snapshot per histogram).
+    ///
+    /// ```
+    /// let recorder = shardstat::metrics::ShardstatRecorder::new();
+    /// let total = std::sync::atomic::AtomicU64::new(0);
+    /// let mut drained = 0;
+    /// std::thread::scope(|s| {
+    ///     let requests = metrics::with_local_recorder(&recorder, || metrics::counter!("requests"));
+    ///     s.spawn(move || (0..10_000).for_each(|_| requests.increment(1)));
+    ///     for _ in 0..10 {
+    ///         drained += recorder.drain().counters.iter().map(|c| c.delta).sum::<u64>();
+    ///     }
+    /// });
+    /// drained += recorder.drain().counters.iter().map(|c| c.delta).sum::<u64>();
+    /// assert_eq!(drained, 10_000); // every increment in exactly one drain
+    /// assert_eq!(recorder.counter_value("requests", &[]), Some(10_000)); // render unchanged
+    /// ```
+    pub fn drain(&self) -> Drained {
+        let mut last = lock(&self.inner.shared.drained);
+        let (counters, histograms) = {
+            let state = lock(&self.inner.shared.state);
+            (
+                state
+                    .counters
+                    .iter()
+                    .map(|(id, c)| (id.clone(), Arc::clone(c)))
+                    .collect::<Vec<_>>(),
+                state
+                    .histograms
+                    .iter()
+                    .map(|(id, h)| (id.clone(), Arc::clone(h)))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let mut drained = Drained::default();
+        for ((name, labels), cell) in counters {
+            let now = cell.counter.get();
+            let before = last.counters.insert((name.clone(), labels.clone()), now);
+            let delta = now.wrapping_sub(before.unwrap_or(0));
+            if delta != 0 {
+                drained.counters.push(CounterDelta {
+                    name,
+                    labels,
+                    delta,
+                });
+            }
+        }
+        for ((name, labels), cell) in histograms {
+            let now = cell.histogram.snapshot();
+            let interval = match last.histograms.get(&(name.clone(), labels.clone())) {
+                Some(before) => now.since(before),
+                None => now.clone(),
+            };
+            last.histograms.insert((name.clone(), labels.clone()), now);
+            if interval.count() != 0 {
+                drained.histograms.push(HistogramDelta {
+                    name,
+                    labels,
+                    interval,
+                });
+            }
+        }
+        drained
     }
 
     /// A `prometheus-client` collector over everything the recorder holds, to register in

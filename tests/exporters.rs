@@ -652,3 +652,79 @@ proptest::proptest! {
         }
     }
 }
+
+/// The recorder's drain while 4 threads increment two counters and record into a histogram:
+/// every increment and record in exactly one drain (the deltas and interval histograms sum
+/// to the totals, per bucket too), and the cumulative view untouched by the drains.
+#[test]
+fn recorder_drains_hold_every_increment_and_record_exactly_once() {
+    let recorder = ShardstatRecorder::new();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let mut counted = std::collections::BTreeMap::<String, u64>::new();
+    let (mut records, mut sum) = (0u64, 0u128);
+    let mut merged = std::collections::BTreeMap::<u64, u64>::new();
+    let mut absorb = |d: shardstat::metrics::Drained| {
+        for c in d.counters {
+            let route = c.labels[0].1.clone();
+            *counted.entry(route).or_default() += c.delta;
+        }
+        for h in d.histograms {
+            records += h.interval.count();
+            sum += h.interval.sum();
+            for b in h.interval.buckets() {
+                *merged.entry(b.low).or_default() += b.count;
+            }
+        }
+    };
+    let mut drains = 0;
+    std::thread::scope(|s| {
+        let writers: Vec<_> = (0..4u64)
+            .map(|t| {
+                let recorder = &recorder;
+                s.spawn(move || {
+                    metrics::with_local_recorder(recorder, || {
+                        for i in 0..50_000u64 {
+                            let route = if (t + i) % 3 == 0 { "/a" } else { "/b" };
+                            metrics::counter!("hits", "route" => route).increment(1 + i % 5);
+                            metrics::histogram!("rtt_seconds").record((1 + i % 97) as f64 * 1e-6);
+                        }
+                    })
+                })
+            })
+            .collect();
+        let done = &done;
+        s.spawn(move || {
+            for w in writers {
+                w.join().unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::Release);
+        });
+        while !done.load(std::sync::atomic::Ordering::Acquire) {
+            absorb(recorder.drain());
+            drains += 1;
+            std::thread::sleep(std::time::Duration::from_micros(100));
+        }
+    });
+    absorb(recorder.drain());
+    assert!(
+        recorder.drain().counters.is_empty(),
+        "nothing left after the last drain"
+    );
+    for route in ["/a", "/b"] {
+        assert_eq!(
+            Some(counted[route]),
+            recorder.counter_value("hits", &[("route", route)]),
+            "{route}: the deltas of {drains} drains sum to the cumulative value"
+        );
+    }
+    let expected: u64 = (0..4u64)
+        .flat_map(|_| (0..50_000u64).map(|i| 1 + i % 5))
+        .sum();
+    assert_eq!(counted.values().sum::<u64>(), expected);
+    let all = recorder.histogram_snapshot("rtt_seconds", &[]).unwrap();
+    assert_eq!((records, sum), (all.count(), all.sum()));
+    assert_eq!(records, 200_000);
+    let whole: std::collections::BTreeMap<u64, u64> =
+        all.buckets().map(|b| (b.low, b.count)).collect();
+    assert_eq!(merged, whole, "per bucket");
+}

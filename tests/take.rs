@@ -48,6 +48,12 @@ fn amount(t: u64, i: u64) -> u64 {
     1 + (t * 7 + i) % 13
 }
 
+/// The takes of a counter that `amount` was added to sum to exactly every add.
+fn assert_holds_every_add(taken: &[u64]) {
+    let total: u64 = taken.iter().sum();
+    assert_eq!(total, expected_total(), "over {} takes", taken.len());
+}
+
 fn expected_total() -> u64 {
     (0..(WAVES * THREADS_PER_WAVE) as u64)
         .flat_map(|t| (0..ADDS).map(move |i| amount(t, i)))
@@ -58,12 +64,7 @@ fn expected_total() -> u64 {
 fn counter_takes_hold_every_add_exactly_once() {
     let c = Counter::new();
     let taken = drain_while_adding(|t, i| c.add(amount(t, i)), || c.take());
-    assert_eq!(
-        taken.iter().sum::<u64>(),
-        expected_total(),
-        "over {} takes",
-        taken.len()
-    );
+    assert_holds_every_add(&taken);
     assert_eq!(c.get(), 0);
 }
 
@@ -136,12 +137,7 @@ fn approx_counter_takes_hold_every_add_exactly_once() {
         },
         || c.take(),
     );
-    assert_eq!(
-        taken.iter().sum::<u64>(),
-        expected_total(),
-        "over {} takes",
-        taken.len()
-    );
+    assert_holds_every_add(&taken);
     assert_eq!(c.get(), 0);
     assert!(c.approx_range().contains(&0), "{:?}", c.approx_range());
 }
@@ -189,12 +185,7 @@ fn group_field_takes_hold_every_add_exactly_once() {
         },
         || g.first().take(),
     );
-    assert_eq!(
-        taken.iter().sum::<u64>(),
-        expected_total(),
-        "over {} takes",
-        taken.len()
-    );
+    assert_holds_every_add(&taken);
     assert_eq!(g.second().get(), (WAVES * THREADS_PER_WAVE) as u64 * ADDS);
 }
 

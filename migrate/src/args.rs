@@ -10,6 +10,8 @@ pub(super) struct Config {
     pub(super) max_bandwidth: u64,
     pub(super) json: bool,
     pub(super) compare: bool,
+    /// `--stats-interval`: write the statistics' deltas as a JSON line this often.
+    pub(super) stats_interval: Option<std::time::Duration>,
 }
 
 pub(super) const USAGE: &str = "usage: cargo run --release -p migrate -- [OPTIONS]
@@ -19,6 +21,9 @@ pub(super) const USAGE: &str = "usage: cargo run --release -p migrate -- [OPTION
   --dirty-rate PAGES     pages the guest dirties per second (default 3000; 0 = idle guest)
   --max-bandwidth BYTES  bytes per second, e.g. 32M (default 20M; 0 = unlimited)
   --json                 print the final report as JSON on stdout
+  --stats-interval MS    also print, every MS milliseconds, one JSON line on stdout with
+                         the statistics' deltas over the interval (they sum exactly to the
+                         final report's values; checked at exit)
   --compare              also run with one shared AtomicU64 per field (QEMU) and compare
   -h, --help             this text";
 
@@ -54,6 +59,7 @@ pub(super) fn parse_args(args: &[String]) -> Result<Config, String> {
         max_bandwidth: 20 << 20,
         json: false,
         compare: false,
+        stats_interval: None,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -78,6 +84,13 @@ pub(super) fn parse_args(args: &[String]) -> Result<Config, String> {
             }
             "--max-bandwidth" => config.max_bandwidth = parse_size(flag, &value()?)?,
             "--json" => config.json = true,
+            "--stats-interval" => {
+                let v = value()?;
+                let ms: u64 = v.parse().ok().filter(|&ms| ms > 0).ok_or_else(|| {
+                    format!("--stats-interval: {v:?} is not a number of milliseconds from 1")
+                })?;
+                config.stats_interval = Some(std::time::Duration::from_millis(ms));
+            }
             "--compare" => config.compare = true,
             "-h" | "--help" => {
                 println!("{USAGE}");

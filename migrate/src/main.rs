@@ -142,8 +142,12 @@ fn main() {
     }
 
     static STATS: MigrationStats = MigrationStats::new();
-    let ours = migrate(&config, &STATS, false);
+    let (ours, interval_problems) = match config.stats_interval {
+        Some(every) => with_stats_lines(&STATS, every, || migrate(&config, &STATS, false)),
+        None => (migrate(&config, &STATS, false), Vec::new()),
+    };
     let mut problems = consistency(&config, &ours);
+    problems.extend(interval_problems);
 
     if config.json && !config.compare {
         println!("{}", report_json(&config, &ours, MigrationStats::NAME));
@@ -225,4 +229,57 @@ fn main() {
         }
         std::process::exit(1);
     }
+}
+
+/// Runs `run` (the migration) while a thread writes, every `every`, one JSON line on stdout
+/// with the deltas of `stats` over the interval: the difference of two consecutive
+/// snapshots (each consistent: no sender's step seen in half). The last line comes from a
+/// snapshot taken after `run` returned, so the lines sum exactly to the final report's
+/// values; returns the outcome and what did not add up.
+fn with_stats_lines(
+    stats: &MigrationStats,
+    every: Duration,
+    run: impl FnOnce() -> Outcome,
+) -> (Outcome, Vec<String>) {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let mut previous = MigrationSnapshot::default();
+            let mut sum = MigrationSnapshot::default();
+            let started = Instant::now();
+            for n in 1.. {
+                let deadline = Instant::now() + every;
+                while Instant::now() < deadline && !done.load(std::sync::atomic::Ordering::Acquire)
+                {
+                    std::thread::sleep(Duration::from_millis(1).min(every));
+                }
+                let finished = done.load(std::sync::atomic::Ordering::Acquire);
+                let now = stats.snapshot();
+                let delta = now - previous;
+                println!("{}", interval_json(n, started.elapsed(), &delta));
+                sum = add_counters(sum, &delta);
+                previous = now;
+                if finished {
+                    break;
+                }
+            }
+            sum
+        });
+        let outcome = run();
+        done.store(true, std::sync::atomic::Ordering::Release);
+        let sum = writer.join().expect("the stats-interval thread panicked");
+        let mut problems = Vec::new();
+        for (name, lines, report) in interval_fields(&sum)
+            .into_iter()
+            .zip(interval_fields(&outcome.snapshot))
+            .map(|((name, l), (_, r))| (name, l, r))
+        {
+            if lines != report {
+                problems.push(format!(
+                    "--stats-interval: the lines' {name} sum to {lines}, the report says {report}"
+                ));
+            }
+        }
+        (outcome, problems)
+    })
 }

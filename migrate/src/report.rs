@@ -168,3 +168,52 @@ pub(super) fn consistency(config: &Config, o: &Outcome) -> Vec<String> {
     }
     problems
 }
+
+/// The counters an interval line carries, by their `query-migrate` names.
+pub(super) fn interval_fields(s: &MigrationSnapshot) -> [(&'static str, u64); 11] {
+    [
+        ("transferred", s.transferred),
+        ("duplicate", s.zero_pages),
+        ("normal", s.normal_pages),
+        ("normal-bytes", s.normal_pages * PAGE_SIZE),
+        ("dirty-sync-count", s.dirty_sync_count),
+        ("postcopy-requests", s.postcopy_requests),
+        ("multifd-bytes", s.multifd_bytes),
+        ("precopy-bytes", s.precopy_bytes),
+        ("downtime-bytes", s.downtime_bytes),
+        ("postcopy-bytes", s.postcopy_bytes),
+        ("dirty-sync-missed-zero-copy", s.dirty_sync_missed_zero_copy),
+    ]
+}
+
+/// One `--stats-interval` line: the interval's number, when it ended (ms since the start),
+/// and its deltas.
+pub(super) fn interval_json(n: u64, at: Duration, delta: &MigrationSnapshot) -> String {
+    let fields: Vec<String> = interval_fields(delta)
+        .iter()
+        .map(|(k, v)| format!("\"{k}\": {v}"))
+        .collect();
+    format!(
+        "{{\"interval\": {n}, \"ms\": {}, \"ram\": {{{}}}}}",
+        at.as_millis(),
+        fields.join(", ")
+    )
+}
+
+/// `sum` with `delta`'s counters added (the fields an interval line carries).
+pub(super) fn add_counters(
+    mut sum: MigrationSnapshot,
+    delta: &MigrationSnapshot,
+) -> MigrationSnapshot {
+    sum.transferred += delta.transferred;
+    sum.zero_pages += delta.zero_pages;
+    sum.normal_pages += delta.normal_pages;
+    sum.dirty_sync_count += delta.dirty_sync_count;
+    sum.postcopy_requests += delta.postcopy_requests;
+    sum.multifd_bytes += delta.multifd_bytes;
+    sum.precopy_bytes += delta.precopy_bytes;
+    sum.downtime_bytes += delta.downtime_bytes;
+    sum.postcopy_bytes += delta.postcopy_bytes;
+    sum.dirty_sync_missed_zero_copy += delta.dirty_sync_missed_zero_copy;
+    sum
+}
