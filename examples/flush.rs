@@ -7,7 +7,10 @@
 //!     cargo run --release --example flush -- --interval-ms 5 --seconds 2
 //!
 //! It uses no feature: a `stats!` group's `take()` (each worker step in one line, whole), a
-//! histogram's `take()` (an interval histogram) and a per-CPU counter's `take()`.
+//! histogram's `take()` (an interval histogram) and a per-CPU counter's `take()`. A line's
+//! three parts are three takes, one after the other, so they need not cover the same
+//! instant (a line may hold more latencies than packets); each part is exact on its own,
+//! and so is every column's sum over the lines.
 
 use shardstat::{percpu, stats, Counter, Histogram};
 use std::sync::atomic::{AtomicBool, Ordering};

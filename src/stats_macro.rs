@@ -93,7 +93,8 @@
 /// ```
 ///
 /// A field named like one of the group's own methods (`new`, `local`, `snapshot`, `reset`,
-/// `take`) is refused, with the message at the field:
+/// `take`) is refused: the first error names the field (rustc points at the `stats!`
+/// invocation, not at the field's line), then the duplicate method's:
 ///
 /// ```compile_fail,E0277
 /// // error[E0277]: `new` cannot name a field of a `stats!` group
@@ -205,7 +206,7 @@ macro_rules! stats {
             __owner_thread: ::core::marker::PhantomData<*const ()>,
         }
 
-        $( $crate::__stats_reserved!($field); )*
+        $( $crate::__stats_reserved!($field $field); )*
 
         const _: () = {
             #[allow(non_camel_case_types, dead_code)]
@@ -450,25 +451,30 @@ macro_rules! __stats_serde {
 }
 
 /// Refuses a field named like one of the group's own methods (`new`, `local`, `snapshot`,
-/// `reset`, `take`) with a message at the field: the field's own name becomes a type that lacks
+/// `reset`, `take`) with a message that names it: the field's own name becomes a type that lacks
 /// `FieldNameIsFree`.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __stats_reserved {
-    (new) => { $crate::__stats_reserved!(@refuse new); };
-    (local) => { $crate::__stats_reserved!(@refuse local); };
-    (snapshot) => { $crate::__stats_reserved!(@refuse snapshot); };
-    (reset) => { $crate::__stats_reserved!(@refuse reset); };
-    (take) => { $crate::__stats_reserved!(@refuse take); };
+    // The name twice: matched as a literal, then passed on as the user's token (keeping its
+    // span). A bound in a `where` clause is checked before the group's methods are, so this
+    // error comes before the duplicate method's.
+    (new $field:ident) => { $crate::__stats_reserved!(@refuse $field); };
+    (local $field:ident) => { $crate::__stats_reserved!(@refuse $field); };
+    (snapshot $field:ident) => { $crate::__stats_reserved!(@refuse $field); };
+    (reset $field:ident) => { $crate::__stats_reserved!(@refuse $field); };
+    (take $field:ident) => { $crate::__stats_reserved!(@refuse $field); };
     (@refuse $field:ident) => {
         const _: () = {
             #[allow(non_camel_case_types, dead_code)]
             struct $field;
-            const fn refuse<T: $crate::__private::FieldNameIsFree>() {}
-            refuse::<$field>();
+            #[allow(dead_code)]
+            struct Refuse
+            where
+                $field: $crate::__private::FieldNameIsFree;
         };
     };
-    ($field:ident) => {};
+    ($name:ident $field:ident) => {};
 }
 
 // ---- what the expansion calls, through `__private` ----------------------------------------
