@@ -1,6 +1,7 @@
 //! Read cost: `Counter::get` with 1, 2, 8, 64 and 256 threads' shards present (the threads
 //! added, then wait parked), and beside it the writes that read every shard too,
-//! `Counter::take` (a drain) and `Counter::set`; `percpu::Counter::get` with the same threads alive (their adds
+//! `Counter::take` (a drain) and `Counter::set`, `Max::get` and `Max::take` (whose
+//! `membarrier(2)` costs microseconds); `percpu::Counter::get` with the same threads alive (their adds
 //! went to at most one shard per CPU), one `AtomicU64` load for scale, `ApproxCounter::approx` and a
 //! far-from-threshold `ApproxCounter::compare` (which read no shard), and a snapshot of QEMU's
 //! migration statistics (`MigrationStats::snapshot`, 12 counters, one of them approximate, and 4 gauges) against
@@ -30,6 +31,7 @@ use std::time::Duration;
 /// each keeps its own shard.
 struct Fixture {
     one: Counter,
+    max: shardstat::Max,
     per_cpu: shardstat::percpu::Counter,
     approx: ApproxCounter<1024>,
     twelve: Vec<Counter>,
@@ -40,6 +42,7 @@ struct Fixture {
 fn with_threads(threads: usize, f: impl FnOnce(&Fixture)) {
     let fixture = Fixture {
         one: Counter::new(),
+        max: shardstat::Max::new(),
         per_cpu: shardstat::percpu::Counter::new(),
         approx: ApproxCounter::new(),
         twelve: (0..12).map(|_| Counter::new()).collect(),
@@ -51,6 +54,7 @@ fn with_threads(threads: usize, f: impl FnOnce(&Fixture)) {
         for _ in 0..threads {
             s.spawn(|| {
                 fixture.one.add(1);
+                fixture.max.record(1);
                 fixture.per_cpu.add(1);
                 fixture.approx.add(1);
                 fixture.twelve.iter().for_each(|c| c.add(1));
@@ -97,6 +101,14 @@ fn read_cost(c: &mut Criterion, counts: &[usize]) {
             group.bench_with_input(BenchmarkId::new("Counter::set", threads), &f, |b, f| {
                 b.iter(|| black_box(&f.one).set(0))
             });
+            group.bench_with_input(BenchmarkId::new("Max::get", threads), &f, |b, f| {
+                b.iter(|| black_box(&f.max).get())
+            });
+            // A `Max` drain: the epoch made odd, one `membarrier(2)` (a fence where that is
+            // unavailable), the walk, the next even epoch.
+            group.bench_with_input(BenchmarkId::new("Max::take", threads), &f, |b, f| {
+                b.iter(|| black_box(&f.max).take())
+            });
             assert_eq!(f.per_cpu.get(), threads as u64);
             group.bench_with_input(
                 BenchmarkId::new("percpu::Counter::get", threads),
@@ -138,6 +150,7 @@ fn read_active_writer(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(1))
         .sample_size(30);
     let one = Counter::new();
+    let worst = shardstat::Max::new();
     let twelve: Vec<Counter> = (0..12).map(|_| Counter::new()).collect();
     let stats = MigrationStats::new();
     let stop = std::sync::atomic::AtomicBool::new(false);
@@ -149,6 +162,7 @@ fn read_active_writer(c: &mut Criterion) {
                 // A sender's work between its counts: scanning a 4 KiB page for zeros.
                 black_box(black_box(&page).iter().all(|&w| w == 0));
                 one.inc();
+                worst.record(black_box(7));
                 twelve.iter().for_each(|c| c.inc());
                 local.multifd_packet_sent(4096, 1, 0);
                 local.precopy_bytes.add(4096);
@@ -156,6 +170,8 @@ fn read_active_writer(c: &mut Criterion) {
             }
         });
         group.bench_function("Counter::get", |b| b.iter(|| black_box(&one).get()));
+        // The writer runs, so the take's `membarrier(2)` interrupts its CPU.
+        group.bench_function("Max::take", |b| b.iter(|| black_box(&worst).take()));
         group.bench_function("MigrationStats::snapshot", |b| {
             b.iter(|| black_box(&stats).snapshot())
         });

@@ -195,6 +195,10 @@ pub type MinField<'a, const N: usize> = ExtremumField<'a, Smallest, N>;
 /// - A new `Max`/`Min` is empty in every shard, even where it reuses the cells of a dropped
 ///   one.
 ///
+/// - **Drains:** [`take`](Extremum::take) returns the extreme since the previous take and
+///   starts afresh; a record racing it shows in its result or in a later take or `get`,
+///   never in neither.
+///
 /// # Memory
 /// 16 bytes (an epoch and a value) per thread that has recorded, in that thread's arena; the
 /// `Max`/`Min` itself is 32 bytes.
@@ -272,6 +276,40 @@ impl<D: Direction> Extremum<D> {
         self.field().reset();
     }
 
+    /// Returns the extreme value recorded since the previous `take` (or reset) and starts
+    /// afresh, as one step: a drain, for exporting the worst (or best) value of each
+    /// interval. **No record is lost from both sides**: a record racing the take shows in
+    /// this take's result or in a later take or [`get`](Extremum::get) — never in neither,
+    /// whatever runs concurrently (records on any number of threads, threads exiting, other
+    /// takes, resets). A record may show on both sides, which an extreme value does not
+    /// mind. Empty: 0 for a `Max`, `u64::MAX` for a `Min`.
+    ///
+    /// (A [`get`](Extremum::get) followed by a [`reset`](Extremum::reset) loses a record
+    /// that lands between the two.) The take starts a new epoch, then runs one
+    /// `membarrier(2)` system call (a `SeqCst` fence where that is unavailable), then reads
+    /// each shard's value of the old epoch: microseconds, for a drain that runs once an
+    /// interval. A record that stores a new extreme then pays one reload of the epoch word.
+    ///
+    /// ```
+    /// use shardstat::Max;
+    ///
+    /// static LONGEST_STALL_US: Max = Max::new();
+    /// LONGEST_STALL_US.record(120);
+    /// LONGEST_STALL_US.record(80);
+    /// assert_eq!(LONGEST_STALL_US.take(), 120); // the worst of this interval
+    /// LONGEST_STALL_US.record(30);
+    /// assert_eq!(LONGEST_STALL_US.take(), 30); // the worst of the next one
+    /// assert_eq!(LONGEST_STALL_US.take(), 0); // nothing recorded since
+    ///
+    /// let fastest_ns = shardstat::Min::new();
+    /// fastest_ns.record(450);
+    /// assert_eq!(fastest_ns.take(), 450);
+    /// assert_eq!(fastest_ns.take(), u64::MAX);
+    /// ```
+    pub fn take(&self) -> u64 {
+        self.field().take()
+    }
+
     /// A handle on the calling thread's cells, for loops. Neither `Send` nor `Sync`.
     ///
     /// ```
@@ -298,6 +336,24 @@ impl<D: Direction> Extremum<D> {
     #[inline(always)]
     fn field(&self) -> ExtremumField<'_, D, 2> {
         ExtremumField::new(&self.cells, EPOCH)
+    }
+}
+
+sync::model_only! {
+    /// `Max::record` without the check after its store: the loom suite's negative control
+    /// (a record racing a take lands in the retired epoch after the take read it).
+    pub fn record_without_recheck(max: &Max, value: u64) {
+        let cells = &max.cells;
+        cells.with_own(|own| {
+            sharded::record_best_without_recheck(cells.global(EPOCH), &own[EPOCH], &own[EPOCH + 1], value)
+        });
+    }
+
+    /// `Max::take` moving the epoch straight to the next even one: the loom suite's negative
+    /// control (a record that meets the new epoch overwrites a value the take has yet to
+    /// read).
+    pub fn take_without_odd_epoch(max: &Max) -> u64 {
+        max.cells.take_best_without_odd_epoch(EPOCH)
     }
 }
 
@@ -440,6 +496,29 @@ impl<'a, D: Direction, const N: usize> ExtremumField<'a, D, N> {
     pub fn reset(&self) {
         sharded::refuse_group_write_inside_update(self.cell, "a group field's reset()");
         self.group.new_epoch(self.cell);
+    }
+
+    /// Returns this field's extreme value since its previous take (or reset) and starts it
+    /// afresh, as one step (see [`Extremum::take`]: a racing record shows in this take or
+    /// after it, never in neither). A group's own `take()` also restarts the field, with a
+    /// weaker promise: a record racing it may be retired without showing (module
+    /// [`group`](crate::group)).
+    ///
+    /// # Panics
+    /// Inside any stat group's `update` on the same thread, as [`reset`](Self::reset).
+    ///
+    /// ```
+    /// # shardstat::stats! { #[snapshot = S] #[local = L] pub struct G { pub worst: shardstat::Max } }
+    /// let g = G::new();
+    /// g.worst().record(7);
+    /// g.worst().record(3);
+    /// assert_eq!(g.worst().take(), 7);
+    /// assert_eq!(g.worst().get(), 0);
+    /// ```
+    #[track_caller]
+    pub fn take(&self) -> u64 {
+        sharded::refuse_group_write_inside_update(self.cell, "a group field's take()");
+        D::encode(self.group.take_best(self.cell))
     }
 
     /// The calling thread's cells of this field.

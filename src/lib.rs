@@ -176,6 +176,13 @@ pub mod __private {
         }
     }
 
+    /// `Max`/`Min` internals for the loom suite's negative controls (loom builds only).
+    pub mod extremum {
+        crate::sync::model_only! {
+            pub use crate::extremum::{record_without_recheck, take_without_odd_epoch};
+        }
+    }
+
     /// Approximate-counter internals for the loom suite's negative controls (loom builds
     /// only).
     pub mod approx {

@@ -19,7 +19,8 @@
 //! [`Sharded::write_locked`]); readers ([`Sharded::read_stable`]) retry if `version`
 //! changed, so a read sees a set either wholly or not at all. Group `update`s bracket their
 //! writes with the sequence word, which snapshots and resets read with `read_consistent`.
-//! Writers never wait; readers and setters may retry.
+//! Writers never wait (save an extremum's record that starts a new epoch while a take of
+//! that extremum reads: `start_epoch`); readers and setters may retry.
 //!
 //! Every ordering used here is listed, with its reason, in `docs/design.md`.
 
@@ -476,6 +477,48 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
     pub(crate) fn new_epoch(&self, i: usize) {
         self.write_locked(|| bump_epoch(&self.globals[i]));
     }
+
+    /// Retires every value recorded into the extremum at cells `i, i + 1` and returns the
+    /// best of them, as one section: a `Max`/`Min` `take`. The epoch `e` (even) becomes
+    /// `e + 1` first, then (after the heavy barrier that pairs with `record_best`'s light
+    /// one) every shard's value of `e` is read, then the epoch becomes `e + 2`. A record
+    /// racing the take either stored before the barrier, and the read sees it, or sees the
+    /// new epoch and records again into `e + 2`; and no record overwrites a value of `e`
+    /// while the epoch is odd (`start_epoch` waits). So every record is in this take, or in
+    /// a later take or read.
+    pub(crate) fn take_best(&self, i: usize) -> u64 {
+        self.take_best_with::<true>(i)
+    }
+
+    /// [`take_best`](Self::take_best); without the odd epoch when `!ODD` (the loom suite's
+    /// negative control `take_best_without_odd_epoch`: the epoch moves straight to `e + 2`).
+    fn take_best_with<const ODD: bool>(&self, i: usize) -> u64 {
+        self.write_locked(|| {
+            let global = &self.globals[i];
+            // Relaxed: under the version lock (its Acquire ordered the last writer's stores).
+            let retired = global.load(Ordering::Relaxed);
+            let during = if ODD { 1 } else { EPOCH_STEP };
+            global.store(retired.wrapping_add(during), Ordering::Relaxed);
+            sync::heavy_barrier();
+            let mut best = 0;
+            self.for_each_copy(|cells| {
+                if let Some(value) = shard_best(&cells[i], &cells[i + 1], retired) {
+                    best = best.max(value);
+                }
+            });
+            // Release: pairs with `start_epoch`'s Acquire fence (above).
+            global.store(retired.wrapping_add(EPOCH_STEP), Ordering::Release);
+            best
+        })
+    }
+
+    sync::model_only! {
+        /// `take_best` with the epoch moved straight to the next even one: a record that
+        /// meets the new epoch may overwrite a value the take has yet to read.
+        pub(crate) fn take_best_without_odd_epoch(&self, i: usize) -> u64 {
+            self.take_best_with::<false>(i)
+        }
+    }
 }
 
 impl<const N: usize> Sharded<N> {
@@ -844,28 +887,103 @@ pub fn add_owned(cell: &AtomicU64, n: u64) {
 
 /// Records `v` (already encoded so that larger is better) into an extremum pair of a shard
 /// that only the calling thread writes.
+///
+/// A record that stores (a new best, or the first of an epoch) then checks that the epoch
+/// it stored into is still current, and if a take or reset moved it meanwhile, records `v`
+/// again into the new epoch. With the take's heavy barrier ([`Sharded::take_best`]) this is
+/// a store-buffering pair: either the take's read of the shard sees the store, or the check
+/// sees the take's new epoch. So a record racing a take is in that take or after it, never
+/// in neither (`docs/design.md` §7, "Takes").
 #[inline]
 pub(crate) fn record_best(global_epoch: &AtomicU64, epoch: &AtomicU64, value: &AtomicU64, v: u64) {
     // Relaxed: an epoch read here only decides which epoch `v` belongs to. A record that
     // happened-before a reset reads the old epoch (coherence), so it is retired by it.
     let current = global_epoch.load(Ordering::Relaxed);
-    if sync::load_owned(epoch) == current {
-        if v > sync::load_owned(value) {
+    if sync::load_owned(epoch) == current && v <= sync::load_owned(value) {
+        return; // not a new best: the common case, inline, stores nothing
+    }
+    store_best::<true>(global_epoch, epoch, value, v, current);
+}
+
+/// [`record_best`]'s store, out of line (so the inlined record stays a few loads and
+/// compares), with the check after it when `RECHECK` (always, outside the loom suite's
+/// negative control `record_best_without_recheck`).
+#[inline(never)]
+fn store_best<const RECHECK: bool>(
+    global_epoch: &AtomicU64,
+    epoch: &AtomicU64,
+    value: &AtomicU64,
+    v: u64,
+    mut current: u64,
+) {
+    loop {
+        if sync::load_owned(epoch) == current {
+            if v <= sync::load_owned(value) {
+                return;
+            }
             sync::store_owned(value, v, Ordering::Relaxed);
+        } else {
+            current = start_epoch(global_epoch, epoch, value, current, v);
         }
-    } else {
-        start_epoch(epoch, value, current, v);
+        if !RECHECK {
+            return;
+        }
+        // The light barrier, then Relaxed: the store-buffering pair with `take_best`'s
+        // odd epoch and heavy barrier (see above). A compiler fence where `membarrier` runs,
+        // so the record gains no fence.
+        sync::light_barrier();
+        let now = global_epoch.load(Ordering::Relaxed);
+        if now == current {
+            return;
+        }
+        current = now;
+    }
+}
+
+sync::model_only! {
+    /// `record_best` without the check after a store: a record that stores into an epoch
+    /// a take has just retired, after the take read the shard, is in no take.
+    pub(crate) fn record_best_without_recheck(
+        global_epoch: &AtomicU64,
+        epoch: &AtomicU64,
+        value: &AtomicU64,
+        v: u64,
+    ) {
+        let current = global_epoch.load(Ordering::Relaxed);
+        store_best::<false>(global_epoch, epoch, value, v, current);
     }
 }
 
 /// The first record of a new epoch in this shard: the value first, then (Release) the
 /// epoch, so a reader that sees the new epoch (Acquire) also sees this value or a later one,
-/// never a value of an older epoch.
+/// never a value of an older epoch. Returns the epoch it stored.
+///
+/// Epochs are even. An odd global epoch is a take reading the shards' values of the epoch
+/// before it ([`Sharded::take_best`]); this shard's value may be one it has yet to read, so
+/// the record waits for the take to publish the next even epoch before it overwrites
+/// anything (shard epochs are even, so a record meets an odd epoch only here, on this cold
+/// path). The take holds nothing a record needs, so the wait lasts the take's read.
 #[cold]
 #[inline(never)]
-fn start_epoch(epoch: &AtomicU64, value: &AtomicU64, current: u64, v: u64) {
+fn start_epoch(
+    global_epoch: &AtomicU64,
+    epoch: &AtomicU64,
+    value: &AtomicU64,
+    current: u64,
+    v: u64,
+) -> u64 {
+    let mut current = current;
+    let mut step = 0;
+    while current & 1 == 1 {
+        wait_step(&mut step);
+        current = global_epoch.load(Ordering::Relaxed);
+    }
+    // Acquire fence: pairs with the Release store that ended a take (`take_best`), so
+    // that take's loads of this shard happen-before the stores below and cannot see them.
+    fence(Ordering::Acquire);
     sync::store_owned(value, v, Ordering::Relaxed);
     sync::store_owned(epoch, current, Ordering::Release);
+    current
 }
 
 /// A shard's stored extremum value if it belongs to epoch `current`.
@@ -876,10 +994,14 @@ pub(crate) fn shard_best(epoch: &AtomicU64, value: &AtomicU64, current: u64) -> 
     (epoch.load(Ordering::Acquire) == current).then(|| value.load(Ordering::Relaxed))
 }
 
+/// How far a reset moves an epoch: epochs are even, and an odd one is a take in progress
+/// ([`Sharded::take_best`]).
+const EPOCH_STEP: u64 = 2;
+
 /// Advances an epoch word; called only under `write_locked`, so load + store is exclusive.
 fn bump_epoch(epoch: &AtomicU64) {
     epoch.store(
-        epoch.load(Ordering::Relaxed).wrapping_add(1),
+        epoch.load(Ordering::Relaxed).wrapping_add(EPOCH_STEP),
         Ordering::Relaxed,
     );
 }

@@ -148,7 +148,9 @@
 /// `set`/`reset`, no locked instruction on the add path), and in addition:
 /// - **Consistent steps.** Writes inside one `update` are seen by `snapshot` and `reset`
 ///   all together or not at all: a snapshot never shows half a step (the per-shard
-///   sequence count of Linux's `u64_stats_sync`). Readers retry; writers never wait. If
+///   sequence count of Linux's `u64_stats_sync`). Readers retry; writers never wait (save
+///   a `Max`/`Min` field's record that starts a new epoch while that field's own `take()`
+///   reads: it waits for the read). If
 ///   the closure panics, the writes it made stay, and the step ends.
 /// - **Snapshots see a reset wholly or not at all.**
 /// - **A group reset racing with a step** cancels the step's `Counter`/`UpDownCounter`
@@ -287,7 +289,7 @@ macro_rules! stats {
                 /// snapshot, and each `update` step's adds land wholly in one take. Gauges
                 /// keep their values (the snapshot shows them); `Max`/`Min` fields restart
                 /// empty, as at a `reset` (a record racing the take may be retired
-                /// without being in it).
+                /// without being in it; a field's own `take()` keeps every record).
                 #[track_caller]
                 pub fn take(&self) -> $snap {
                     self.__cells.take_all(&__KINDS, |raw| $snap {
@@ -298,7 +300,8 @@ macro_rules! stats {
 
             impl<'a> $local<'a> {
                 /// Runs `step` so that every write it makes to this thread's shard becomes
-                /// visible to `snapshot` and `reset` all at once. Writers never wait; nested
+                /// visible to `snapshot` and `reset` all at once. Writers never wait (save an
+                /// extremum field's record during that field's `take()`); nested
                 /// calls join the outer step. Returns what `step` returns.
                 #[inline]
                 pub fn update<R>(&self, step: impl FnOnce(&Self) -> R) -> R {

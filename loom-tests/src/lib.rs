@@ -688,4 +688,57 @@ pub mod models {
             );
         });
     }
+
+    /// A `Max` take racing a thread that records 5, then 1: 5 shows in the take or in the
+    /// read after it, never in neither; so does 1 (5 covers it). `record` and `take` are
+    /// the type's own, or a negative control's.
+    pub fn a_max_take_holds_a_racing_record_or_leaves_it(
+        record: fn(&shardstat::Max, u64),
+        take: fn(&shardstat::Max) -> u64,
+    ) {
+        loom::model(move || {
+            let m = Arc::new(shardstat::Max::new());
+            let recorder = {
+                let m = m.clone();
+                thread::spawn(move || {
+                    record(&m, 5);
+                    record(&m, 1);
+                })
+            };
+            let taken = take(&m);
+            recorder.join().unwrap();
+            let rest = m.get();
+            assert_one_of(taken, &[0, 1, 5], "take");
+            assert!(
+                taken == 5 || rest == 5,
+                "a record lost from both sides of a take: took {taken}, then read {rest}"
+            );
+        });
+    }
+
+    /// `Max` takes racing a thread's exit and the reuse of its shard: the exiting thread's 5
+    /// shows in a take or the read after them, and the next thread's 2 in the second take or
+    /// after it.
+    pub fn a_max_take_racing_a_thread_exit_loses_nothing(take: fn(&shardstat::Max) -> u64) {
+        loom::model(move || {
+            let m = Arc::new(shardstat::Max::new());
+            let exiting = {
+                let m = m.clone();
+                thread::spawn(move || m.record(5))
+            };
+            let first = take(&m);
+            exiting.join().unwrap();
+            let next = {
+                let m = m.clone();
+                thread::spawn(move || m.record(2))
+            };
+            let second = take(&m);
+            next.join().unwrap();
+            let rest = m.get();
+            assert!(
+                [first, second, rest].contains(&5) && (second >= 2 || rest >= 2),
+                "a record lost from both sides of a take: took {first} and {second}, then read {rest}"
+            );
+        });
+    }
 }

@@ -172,3 +172,37 @@ fn an_interval_histogram_by_a_snapshot_and_a_reset_loses_records() {
         taken
     });
 }
+
+/// A `Max` record without the check after its store: it loads the epoch, a take moves the
+/// epoch and reads the shards, and the record then stores into the retired epoch, where no
+/// take or read sees it.
+#[test]
+#[should_panic(expected = "a record lost from both sides of a take")]
+fn a_max_record_without_its_check_is_lost_from_a_take() {
+    models::a_max_take_holds_a_racing_record_or_leaves_it(
+        shardstat::__private::extremum::record_without_recheck,
+        shardstat::Max::take,
+    );
+}
+
+/// A `Max` take that moves the epoch straight to the next even one: the recorder's next
+/// record meets the new epoch and overwrites its 5 before the take reads it.
+#[test]
+#[should_panic(expected = "a record lost from both sides of a take")]
+fn a_max_take_without_its_odd_epoch_loses_an_overwritten_record() {
+    models::a_max_take_holds_a_racing_record_or_leaves_it(
+        shardstat::Max::record,
+        shardstat::__private::extremum::take_without_odd_epoch,
+    );
+}
+
+/// A `Max` take as a read, then a reset: a record between the two is lost.
+#[test]
+#[should_panic(expected = "a record lost from both sides of a take")]
+fn a_max_take_by_a_read_and_a_reset_loses_a_record() {
+    models::a_max_take_holds_a_racing_record_or_leaves_it(shardstat::Max::record, |m| {
+        let taken = m.get();
+        m.reset();
+        taken
+    });
+}

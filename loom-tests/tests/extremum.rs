@@ -4,7 +4,7 @@
 use loom::sync::Arc;
 use loom::thread;
 use shardstat::{Max, Min};
-use shardstat_loom_tests::{assert_one_of, Signal};
+use shardstat_loom_tests::{assert_one_of, models, Signal};
 
 /// Two threads record; concurrent reads see one of the recorded values (or nothing) and
 /// never decrease; after join the maximum is exact.
@@ -106,5 +106,42 @@ fn min_reset_concurrent_with_record_and_read() {
         resetter.join().unwrap();
         // 1 was recorded before the reset: it must never come back.
         assert_one_of(m.get(), &[u64::MAX, 8], "after join");
+    });
+}
+
+/// A `Max` take racing records (the second starting a new epoch while the take reads):
+/// each record shows in the take or after it, never in neither.
+#[test]
+fn a_max_take_holds_a_racing_record_or_leaves_it() {
+    models::a_max_take_holds_a_racing_record_or_leaves_it(Max::record, Max::take);
+}
+
+/// `Max` takes racing a thread's exit and the next thread's first record on its shard.
+#[test]
+fn a_max_take_racing_a_thread_exit_loses_nothing() {
+    models::a_max_take_racing_a_thread_exit_loses_nothing(Max::take);
+}
+
+/// A `Min` take racing a record, after a record that happened-before it: the earlier value
+/// is in the first take; the racing one in a take or in the read after them.
+#[test]
+fn a_min_take_holds_what_came_before_and_a_racing_record_once_at_least() {
+    loom::model(|| {
+        let m = Arc::new(Min::new());
+        m.record(9);
+        let recorder = {
+            let m = m.clone();
+            thread::spawn(move || m.record(4))
+        };
+        let first = m.take();
+        let second = m.take();
+        recorder.join().unwrap();
+        let rest = m.get();
+        assert_one_of(first, &[9, 4], "first take");
+        assert!(
+            [first, second, rest].contains(&4),
+            "a record lost from both sides of a take: took {first} and {second}, then read {rest}"
+        );
+        assert_one_of(second, &[4, u64::MAX], "second take");
     });
 }
