@@ -178,7 +178,15 @@ mod recorder {
         let keys = keys();
         let meta = Metadata::new("memory", metrics::Level::INFO, None);
         if shardstat {
-            held(threads, shardstat::metrics::ShardstatRecorder::new, |r| {
+            // Every key kept: a cardinality limit of `KEYS` (the default, 2,000, would send
+            // 98,000 of the keys to the overflow series, which keeps none of them).
+            let recorder = || {
+                shardstat::metrics::ShardstatRecorder::builder()
+                    .cardinality_limit(KEYS)
+                    .expect("a limit above 0")
+                    .build()
+            };
+            held(threads, recorder, |r| {
                 for key in &keys {
                     r.register_counter(key, &meta).increment(1);
                 }

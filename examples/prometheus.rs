@@ -12,7 +12,10 @@
 //! and counters, a gauge and a histogram of send times made through the `metrics` facade
 //! with shardstat's recorder. After a fixed workload, the gauge `demo_send_seconds_p90` is
 //! the send-time histogram's snapshot p90, which `.ci/prometheus-e2e.sh` compares with
-//! Prometheus's `histogram_quantile(0.9, …)` over the exported buckets.
+//! Prometheus's `histogram_quantile(0.9, …)` over the exported buckets. The recorder keeps
+//! at most `LOGIN_LIMIT` (100) label sets per metric, and `demo_logins` is counted for 150
+//! users: the last 50 count in its `overflow="true"` series, so Prometheus's
+//! `sum(demo_logins_total)` is still every login (`.ci/prometheus-e2e.sh` checks it).
 //!
 //! Options: `--port N` (default 9898), `--once` (count a fixed workload, print one
 //! exposition to stdout, exit), `--settle` (count the fixed workload, then serve without
@@ -183,12 +186,31 @@ fn unlucky_names() {
     metrics::histogram!("demo_le_label", "le" => "user").record(0.5);
 }
 
+/// Label sets of their own per metric in this example's recorder.
+const LOGIN_LIMIT: usize = 100;
+
+/// Logins of 150 made-up users, user `u` logging in `1 + u % 7` times: 150 label sets for a
+/// limit of 100, and 594 logins in all.
+fn logins() {
+    metrics::describe_counter!(
+        "demo_logins",
+        "Logins per user; past 100 users, overflow=\"true\"."
+    );
+    for user in 0..150u64 {
+        let logins = metrics::counter!("demo_logins", "user" => format!("user{user}"));
+        logins.increment(1 + user % 7);
+    }
+}
+
 fn main() {
     let options = parse().unwrap_or_else(|problem| {
         eprintln!("prometheus: {problem}\n{USAGE}");
         std::process::exit(2);
     });
-    let recorder = ShardstatRecorder::new();
+    let recorder = ShardstatRecorder::builder()
+        .cardinality_limit(LOGIN_LIMIT)
+        .expect("a limit above 0")
+        .build();
     metrics::set_global_recorder(recorder.clone()).expect("no other recorder is installed");
     metrics::describe_counter!(
         "demo_packets_sent",
@@ -212,6 +234,7 @@ fn main() {
         metrics::describe_gauge!("demo_send_seconds_p90", "The send-time snapshot's p90.");
         metrics::gauge!("demo_send_seconds_p90").set(p90_ns as f64 * 1e-9);
         unlucky_names();
+        logins();
     }
     if options.once {
         if options.openmetrics {

@@ -177,6 +177,32 @@ impl fmt::Display for BoundsError {
 
 impl std::error::Error for BoundsError {}
 
+/// Why [`RecorderBuilder::cardinality_limit`] refused a limit: it was 0.
+///
+/// ```
+/// let err = shardstat::metrics::ShardstatRecorder::builder()
+///     .cardinality_limit(0)
+///     .unwrap_err();
+/// assert!(err.to_string().contains("at least 1"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardinalityLimitError {
+    limit: usize,
+}
+
+impl fmt::Display for CardinalityLimitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a cardinality limit of {} label sets per metric: it must be at least 1 (a \
+             metric without labels has one label set, the empty one)",
+            self.limit
+        )
+    }
+}
+
+impl std::error::Error for CardinalityLimitError {}
+
 /// Builds a [`ShardstatRecorder`] with the `le` bounds its histograms export, per metric
 /// name, prefix or suffix ([`Matcher`]). A histogram's bounds are chosen when its first key
 /// is registered, from the name given to `metrics::histogram!`.
@@ -211,11 +237,13 @@ impl std::error::Error for BoundsError {}
 #[derive(Clone, Debug)]
 pub struct RecorderBuilder {
     bounds: Bounds,
+    cardinality_limit: usize,
 }
 
 impl Default for RecorderBuilder {
     fn default() -> Self {
         RecorderBuilder {
+            cardinality_limit: ShardstatRecorder::DEFAULT_CARDINALITY_LIMIT,
             bounds: Bounds {
                 rules: Vec::new(),
                 default: checked_bounds("by default", &ShardstatRecorder::DEFAULT_HISTOGRAM_BOUNDS)
@@ -276,6 +304,47 @@ impl RecorderBuilder {
         Ok(self)
     }
 
+    /// Each metric (a counter, gauge or histogram family) gets at most `limit` label sets of
+    /// its own; the label sets registered after them all count in one more series per
+    /// metric, labelled `overflow="true"`, so a `sum()` over the metric stays exact however
+    /// many label values a program makes up (a user id, a path). Each metric that reaches
+    /// its limit is listed once in [`problems`](ShardstatRecorder::problems). By default
+    /// [`DEFAULT_CARDINALITY_LIMIT`](ShardstatRecorder::DEFAULT_CARDINALITY_LIMIT) (2,000,
+    /// OpenTelemetry's default).
+    ///
+    /// A key sent to the overflow series is not kept: the recorder's memory stops growing
+    /// with it (each `counter!` call with such a key then takes the recorder's lock to find
+    /// the overflow series, the cost of a first registration).
+    ///
+    /// # Errors
+    /// [`CardinalityLimitError`] if `limit` is 0 (a metric must keep at least one label set
+    /// of its own; with no labels it has exactly one).
+    ///
+    /// ```
+    /// let recorder = shardstat::metrics::ShardstatRecorder::builder()
+    ///     .cardinality_limit(2)?
+    ///     .build();
+    /// metrics::with_local_recorder(&recorder, || {
+    ///     for user in ["ann", "bob", "cy", "dee"] {
+    ///         metrics::counter!("logins", "user" => user).increment(1);
+    ///     }
+    /// });
+    /// let text = recorder.render();
+    /// assert!(text.contains("logins_total{user=\"ann\"} 1"));
+    /// assert!(text.contains("logins_total{user=\"bob\"} 1"));
+    /// assert!(text.contains("logins_total{overflow=\"true\"} 2")); // cy and dee
+    /// assert!(recorder.problems()[0].contains("\"logins\" reached its limit of 2 label sets"));
+    /// assert!(shardstat::metrics::ShardstatRecorder::builder().cardinality_limit(0).is_err());
+    /// # Ok::<(), shardstat::metrics::CardinalityLimitError>(())
+    /// ```
+    pub fn cardinality_limit(mut self, limit: usize) -> Result<Self, CardinalityLimitError> {
+        if limit == 0 {
+            return Err(CardinalityLimitError { limit });
+        }
+        self.cardinality_limit = limit;
+        Ok(self)
+    }
+
     /// The recorder.
     ///
     /// ```
@@ -289,6 +358,7 @@ impl RecorderBuilder {
         let shared = Arc::new(Shared {
             state: Mutex::default(),
             bounds: self.bounds,
+            cardinality_limit: self.cardinality_limit,
             drained: Mutex::default(),
         });
         ShardstatRecorder {
@@ -372,6 +442,8 @@ struct Inner {
 struct Shared {
     state: Mutex<State>,
     bounds: Bounds,
+    /// Label sets of their own per metric ([`RecorderBuilder::cardinality_limit`]).
+    cardinality_limit: usize,
     /// What the previous [`ShardstatRecorder::drain`] read; held for the whole of a drain,
     /// so drains are one at a time.
     drained: Mutex<DrainState>,
@@ -455,7 +527,15 @@ struct State {
     histograms: BTreeMap<Id, Arc<HistogramCell>>,
     /// Help and unit by kind and base name (the name before any clash renamed its family).
     help: HashMap<(Kind, String), (String, Option<Unit>)>,
+    /// How many label sets of its own each metric has, by kind and family (the overflow
+    /// series not counted).
+    series: HashMap<(Kind, String), usize>,
     problems: Problems,
+}
+
+/// The labels of a metric's overflow series ([`RecorderBuilder::cardinality_limit`]).
+fn overflow_labels() -> Vec<(String, String)> {
+    vec![("overflow".to_string(), "true".to_string())]
 }
 
 impl State {
@@ -483,6 +563,28 @@ impl State {
         let family = self.families.claim(kind, &base, |n| problems.note(n));
         let labels = families::labels(kind, name, labels, |n| problems.note(n));
         Some((family, labels))
+    }
+
+    /// The series a key of `kind` whose identity is `id` counts in: its own if `id` has a
+    /// series already (`exists`) or its metric has fewer than `limit` label sets (then it
+    /// takes one); else the metric's overflow series, noting once that the metric reached
+    /// its limit.
+    fn admit(&mut self, kind: Kind, id: Id, exists: bool, limit: usize) -> Id {
+        if exists || id.1 == overflow_labels() {
+            return id;
+        }
+        let taken = self.series.entry((kind, id.0.clone())).or_default();
+        if *taken < limit {
+            *taken += 1;
+            return id;
+        }
+        self.problems.note(format!(
+            "{} {:?} reached its limit of {limit} label sets: label sets registered after \
+             them are counted in its series {{overflow=\"true\"}}",
+            kind_word(kind),
+            id.0
+        ));
+        (id.0, overflow_labels())
     }
 
     /// The identity a metric would have, if it was registered: nothing is claimed or noted.
@@ -515,42 +617,86 @@ fn parts(key: &Key) -> (&str, Vec<(String, String)>) {
     (key.name(), labels)
 }
 
+impl Cells {
+    /// The cell a key that the registry has not seen counts in, made if need be: its
+    /// identity's (shared with every key of that identity), its metric's overflow series
+    /// past the cardinality limit, or — for a name with nothing valid left — a cell of its
+    /// own that nothing exports (`problems` says so).
+    fn cell<C>(
+        &self,
+        kind: Kind,
+        key: &Key,
+        table: fn(&mut State) -> &mut BTreeMap<Id, Arc<C>>,
+        make: impl Fn() -> Arc<C>,
+    ) -> Arc<C> {
+        let (name, labels) = parts(key);
+        let mut state = lock(&self.0.state);
+        let Some(id) = state.identity(kind, name, labels) else {
+            return make();
+        };
+        let exists = table(&mut state).contains_key(&id);
+        let id = state.admit(kind, id, exists, self.0.cardinality_limit);
+        Arc::clone(table(&mut state).entry(id).or_insert_with(make))
+    }
+
+    /// The cell of a key that the registry has not seen, if it is one that the registry
+    /// should not keep: a new label set of a metric at its cardinality limit, which counts
+    /// in the overflow series (so that made-up label values do not grow the registry).
+    /// `None` for every other key, which the registry then registers through
+    /// [`cell`](Self::cell) (and which checks the limit again, under the same lock).
+    fn overflow<C>(
+        &self,
+        kind: Kind,
+        key: &Key,
+        table: fn(&mut State) -> &mut BTreeMap<Id, Arc<C>>,
+        make: impl Fn() -> Arc<C>,
+    ) -> Option<Arc<C>> {
+        let (name, labels) = parts(key);
+        let mut state = lock(&self.0.state);
+        let id = state.identity(kind, name, labels)?;
+        if table(&mut state).contains_key(&id) {
+            return None;
+        }
+        let limit = self.0.cardinality_limit;
+        let taken = state.series.get(&(kind, id.0.clone())).copied();
+        if taken.unwrap_or(0) < limit || id.1 == overflow_labels() {
+            return None;
+        }
+        let id = state.admit(kind, id, false, limit);
+        Some(Arc::clone(table(&mut state).entry(id).or_insert_with(make)))
+    }
+}
+
+fn counters(state: &mut State) -> &mut BTreeMap<Id, Arc<CounterCell>> {
+    &mut state.counters
+}
+
+fn gauges(state: &mut State) -> &mut BTreeMap<Id, Arc<GaugeCell>> {
+    &mut state.gauges
+}
+
+fn histograms(state: &mut State) -> &mut BTreeMap<Id, Arc<HistogramCell>> {
+    &mut state.histograms
+}
+
 impl Storage<Key> for Cells {
     type Counter = Arc<CounterCell>;
     type Gauge = Arc<GaugeCell>;
     type Histogram = Arc<HistogramCell>;
 
     fn counter(&self, key: &Key) -> Arc<CounterCell> {
-        let (name, labels) = parts(key);
-        let mut state = lock(&self.0.state);
-        match state.identity(Kind::Counter, name, labels) {
-            Some(id) => Arc::clone(state.counters.entry(id).or_default()),
-            None => Arc::default(), // counts go nowhere; `problems` says so
-        }
+        self.cell(Kind::Counter, key, counters, Arc::default)
     }
 
     fn gauge(&self, key: &Key) -> Arc<GaugeCell> {
-        let (name, labels) = parts(key);
-        let mut state = lock(&self.0.state);
-        match state.identity(Kind::Gauge, name, labels) {
-            Some(id) => Arc::clone(state.gauges.entry(id).or_default()),
-            None => Arc::default(),
-        }
+        self.cell(Kind::Gauge, key, gauges, Arc::default)
     }
 
     fn histogram(&self, key: &Key) -> Arc<HistogramCell> {
-        let (name, labels) = parts(key);
-        let mut state = lock(&self.0.state);
-        let bounds = Arc::clone(self.0.bounds.of(name));
-        match state.identity(Kind::Histogram, name, labels) {
-            Some(id) => Arc::clone(
-                state
-                    .histograms
-                    .entry(id)
-                    .or_insert_with(|| Arc::new(HistogramCell::new(bounds))),
-            ),
-            None => Arc::new(HistogramCell::new(bounds)),
-        }
+        let bounds = Arc::clone(self.0.bounds.of(key.name()));
+        self.cell(Kind::Histogram, key, histograms, || {
+            Arc::new(HistogramCell::new(Arc::clone(&bounds)))
+        })
     }
 }
 
@@ -655,6 +801,14 @@ impl ShardstatRecorder {
     pub const DEFAULT_HISTOGRAM_BOUNDS: [f64; 11] = [
         0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
     ];
+
+    /// How many label sets of its own each metric keeps unless the builder chose another
+    /// limit ([`RecorderBuilder::cardinality_limit`]): 2,000, OpenTelemetry's default.
+    ///
+    /// ```
+    /// assert_eq!(shardstat::metrics::ShardstatRecorder::DEFAULT_CARDINALITY_LIMIT, 2_000);
+    /// ```
+    pub const DEFAULT_CARDINALITY_LIMIT: usize = 2_000;
 
     /// An empty recorder whose histograms export the
     /// [`DEFAULT_HISTOGRAM_BOUNDS`](Self::DEFAULT_HISTOGRAM_BOUNDS) (choose others with
@@ -954,25 +1108,63 @@ impl Recorder for ShardstatRecorder {
     }
 
     /// The hit path of every `counter!` call: the registry's lookup and an `Arc` clone (the
-    /// handle `metrics` returns owns one).
+    /// handle `metrics` returns owns one). A key the registry has not seen takes the cold
+    /// path (`register_new`).
     #[inline]
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> ::metrics::Counter {
-        self.inner
-            .keys
-            .get_or_create_counter(key, |cell| ::metrics::Counter::from_arc(Arc::clone(cell)))
+        let cell = match self.inner.keys.get_counter(key) {
+            Some(cell) => cell,
+            None => self.register_new(Kind::Counter, key, counters, Arc::default, |keys| {
+                keys.get_or_create_counter(key, Arc::clone)
+            }),
+        };
+        ::metrics::Counter::from_arc(cell)
     }
 
     #[inline]
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> ::metrics::Gauge {
-        self.inner
-            .keys
-            .get_or_create_gauge(key, |cell| ::metrics::Gauge::from_arc(Arc::clone(cell)))
+        let cell = match self.inner.keys.get_gauge(key) {
+            Some(cell) => cell,
+            None => self.register_new(Kind::Gauge, key, gauges, Arc::default, |keys| {
+                keys.get_or_create_gauge(key, Arc::clone)
+            }),
+        };
+        ::metrics::Gauge::from_arc(cell)
     }
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        self.inner
-            .keys
-            .get_or_create_histogram(key, |cell| Histogram::from_arc(Arc::clone(cell)))
+        let cell = match self.inner.keys.get_histogram(key) {
+            Some(cell) => cell,
+            None => {
+                let bounds = Arc::clone(self.inner.shared.bounds.of(key.name()));
+                let make = || Arc::new(HistogramCell::new(Arc::clone(&bounds)));
+                self.register_new(Kind::Histogram, key, histograms, make, |keys| {
+                    keys.get_or_create_histogram(key, Arc::clone)
+                })
+            }
+        };
+        Histogram::from_arc(cell)
+    }
+}
+
+impl ShardstatRecorder {
+    /// A key the registry has not seen: its metric's overflow series if the metric is at its
+    /// cardinality limit (the key is not kept), else the key registered (`register`).
+    #[cold]
+    #[inline(never)]
+    fn register_new<C>(
+        &self,
+        kind: Kind,
+        key: &Key,
+        table: fn(&mut State) -> &mut BTreeMap<Id, Arc<C>>,
+        make: impl Fn() -> Arc<C>,
+        register: impl FnOnce(&KeyRegistry<Key, Cells>) -> Arc<C>,
+    ) -> Arc<C> {
+        let cells = Cells(Arc::clone(&self.inner.shared));
+        match cells.overflow(kind, key, table, make) {
+            Some(cell) => cell,
+            None => register(&self.inner.keys),
+        }
     }
 }
 
@@ -1172,4 +1364,37 @@ fn encode_families<V>(
         i = end;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ShardstatRecorder;
+
+    /// Keys past a metric's cardinality limit are not kept in the registry: memory stops
+    /// growing with made-up label values (their counts go to the overflow series).
+    #[test]
+    fn keys_past_the_limit_are_not_kept() {
+        let recorder = ShardstatRecorder::builder()
+            .cardinality_limit(5)
+            .unwrap()
+            .build();
+        ::metrics::with_local_recorder(&recorder, || {
+            for round in 0..2 {
+                for i in 0..1000 {
+                    ::metrics::counter!("x", "id" => i.to_string()).increment(1);
+                    ::metrics::gauge!("g", "id" => i.to_string()).set(1.0);
+                    ::metrics::histogram!("h", "id" => i.to_string()).record(round as f64);
+                }
+            }
+        });
+        let keys = &recorder.inner.keys;
+        assert_eq!(keys.get_counter_handles().len(), 5);
+        assert_eq!(keys.get_gauge_handles().len(), 5);
+        assert_eq!(keys.get_histogram_handles().len(), 5);
+        assert_eq!(
+            recorder.counter_value("x", &[("overflow", "true")]),
+            Some(2 * 995)
+        );
+        assert_eq!(recorder.counter_value("x", &[("id", "4")]), Some(2));
+    }
 }

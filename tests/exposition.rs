@@ -436,3 +436,141 @@ proptest! {
         prop_assert_eq!(recorded, records as f64);
     }
 }
+
+/// The sum of the samples of `series` (a counter's `name_total`, a histogram's
+/// `name_count`) in an exposition, and how many series it has.
+fn series_sum(text: &str, series: &str) -> (u64, usize) {
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with(series) && l[series.len()..].starts_with(['{', ' ']))
+        .collect();
+    let sum = lines
+        .iter()
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as u64)
+        .sum();
+    (sum, lines.len())
+}
+
+/// Past its cardinality limit a metric keeps counting in one overflow series, so the sum
+/// over the metric stays exact — for counters, gauges and histograms, while four threads
+/// register 1,000 label sets each and a reader renders meanwhile (every render accepted by
+/// the strict parser, its sum never going down). Each metric that reached its limit is
+/// listed once in `problems()`; keys sent to the overflow series are not kept.
+#[test]
+fn past_its_cardinality_limit_a_metric_counts_in_one_overflow_series_exactly() {
+    const LIMIT: usize = 10;
+    const USERS: u64 = 1_000;
+    let recorder = ShardstatRecorder::builder()
+        .cardinality_limit(LIMIT)
+        .unwrap()
+        .build();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let (recorder, done) = (&recorder, &done);
+        s.spawn(move || {
+            let mut last = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let text = recorder.render();
+                let (sum, series) = series_sum(&text, "logins_total");
+                assert!(sum >= last, "the sum went down: {last}, then {sum}");
+                assert!(
+                    series <= LIMIT + 1,
+                    "{series} series past a limit of {LIMIT}"
+                );
+                last = sum;
+                assert_accepted(&text);
+            }
+        });
+        std::thread::scope(|w| {
+            for t in 0..4u64 {
+                w.spawn(move || {
+                    metrics::with_local_recorder(recorder, || {
+                        for u in 0..USERS {
+                            let user = format!("u{}", (u * 7 + t * 250) % USERS);
+                            metrics::counter!("logins", "user" => user.clone())
+                                .increment(1 + u % 3);
+                            metrics::gauge!("sessions", "user" => user.clone()).increment(1.0);
+                            metrics::histogram!("rtt_seconds", "user" => user).record(0.01);
+                        }
+                    });
+                });
+            }
+        });
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let text = recorder.render();
+    assert_accepted(&text);
+    let logins: u64 = 4 * (0..USERS).map(|u| 1 + u % 3).sum::<u64>();
+    assert_eq!(series_sum(&text, "logins_total"), (logins, LIMIT + 1));
+    assert_eq!(series_sum(&text, "sessions"), (4 * USERS, LIMIT + 1));
+    assert_eq!(
+        series_sum(&text, "rtt_seconds_count"),
+        (4 * USERS, LIMIT + 1)
+    );
+    let overflow = recorder
+        .counter_value("logins", &[("overflow", "true")])
+        .unwrap();
+    assert!(overflow > 0 && overflow < logins, "{overflow}");
+    assert!(text.contains("logins_total{overflow=\"true\"}"), "{text}");
+    for metric in [
+        "counter \"logins\"",
+        "gauge \"sessions\"",
+        "histogram \"rtt_seconds\"",
+    ] {
+        let noted = recorder
+            .problems()
+            .iter()
+            .filter(|p| p.contains(metric) && p.contains("reached its limit of 10 label sets"))
+            .count();
+        assert_eq!(
+            noted,
+            1,
+            "{metric} is listed once: {:?}",
+            recorder.problems()
+        );
+    }
+    // A drain holds the overflow series as any other.
+    let drained: u64 = recorder
+        .drain()
+        .counters
+        .iter()
+        .filter(|c| c.name == "logins")
+        .map(|c| c.delta)
+        .sum();
+    assert_eq!(drained, logins);
+    // The limit applies per metric: another one starts with its own ten.
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("other", "k" => "v").increment(1)
+    });
+    assert_eq!(recorder.counter_value("other", &[("k", "v")]), Some(1));
+}
+
+/// A limit of 0 is refused with a message; any other is taken.
+#[test]
+fn a_zero_cardinality_limit_is_an_error_that_says_why() {
+    let err = ShardstatRecorder::builder()
+        .cardinality_limit(0)
+        .unwrap_err();
+    assert!(err.to_string().contains("must be at least 1"), "{err}");
+    let recorder = ShardstatRecorder::builder()
+        .cardinality_limit(usize::MAX)
+        .unwrap()
+        .build();
+    metrics::with_local_recorder(&recorder, || {
+        for i in 0..3000 {
+            metrics::counter!("ids", "id" => i.to_string()).increment(1);
+        }
+    });
+    assert!(recorder.problems().is_empty());
+    // The default: 2,000 label sets of its own.
+    let (recorder, text) = render(|| {
+        for i in 0..2001 {
+            metrics::counter!("ids", "id" => i.to_string()).increment(1);
+        }
+    });
+    assert_eq!(series_sum(&text, "ids_total"), (2001, 2001));
+    assert_eq!(
+        recorder.counter_value("ids", &[("overflow", "true")]),
+        Some(1)
+    );
+}
