@@ -2,8 +2,9 @@
 //! shardstat's `Histogram::record` against `prometheus-client`'s `Histogram::observe` (a
 //! `Mutex` around the buckets, the sum and the count, taken per observation), `metrics-util`'s
 //! `AtomicBucket::push` (what `metrics-exporter-prometheus` records histograms into: an
-//! append-only list of blocks of values, drained at a scrape) and, for scale, shardstat's
-//! `Counter::add`. Values are latencies in ns, spread over 1 µs – 1 ms (10 powers of two).
+//! append-only list of blocks of values, drained at a scrape), OpenTelemetry's Rust SDK
+//! (`opentelemetry_sdk`'s `Histogram::record` with one attribute, through a manual reader, with
+//! its 11 default-like bounds) and, for scale, shardstat's `Counter::add`. Values are latencies in ns, spread over 1 µs – 1 ms (10 powers of two).
 //! Through the thread-timed harness (`benches/harness/mod.rs`: the median of 5 interleaved
 //! repeats, with the min–max); the ratios the docs quote are printed from this run's medians.
 //!
@@ -51,6 +52,18 @@ fn main() {
             );
             let bucket = metrics_util::storage::AtomicBucket::<f64>::new();
             let counter = shardstat::Counter::new();
+            let otel_provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+                .with_reader(opentelemetry_sdk::metrics::ManualReader::builder().build())
+                .build();
+            let otel = {
+                use opentelemetry::metrics::MeterProvider as _;
+                otel_provider
+                    .meter("bench")
+                    .u64_histogram("latency_ns")
+                    .with_boundaries((0..11).map(|i| 1_000.0 * f64::from(1 << i)).collect())
+                    .build()
+            };
+            let route = [opentelemetry::KeyValue::new("route", "/a")];
             let cases = [
                 Case::new("shardstat Histogram::record", |t, n| {
                     records(t, n, |v| shard.record(v))
@@ -68,6 +81,10 @@ fn main() {
                     }
                 })
                 .shared(true),
+                Case::new("OpenTelemetry Histogram::record", |t, n| {
+                    records(t, n, |v| otel.record(v, &route))
+                })
+                .shared(true),
                 Case::new("shardstat Counter::add", |t, n| {
                     records(t, n, |v| counter.add(v))
                 }),
@@ -83,6 +100,10 @@ fn main() {
             (
                 "metrics-util's `AtomicBucket::push`",
                 "metrics-util AtomicBucket::push",
+            ),
+            (
+                "OpenTelemetry's `Histogram::record`",
+                "OpenTelemetry Histogram::record",
             ),
             ("`Counter::add`", "shardstat Counter::add"),
         ] {

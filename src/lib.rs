@@ -114,6 +114,8 @@ pub mod percpu;
 pub mod prometheus;
 mod sharded;
 mod stats_macro;
+#[cfg(feature = "metrics")]
+mod thread_cache;
 
 pub use approx::{
     ApproxCounter, ApproxUpDownCounter, GenericApproxCounter, GenericLocalApproxCounter,

@@ -60,6 +60,7 @@
 //! ```
 
 use crate::families::{self, Families, Kind, Problems};
+use crate::thread_cache::{self, ThreadCache};
 use crate::Counter;
 use ::metrics::{
     CounterFn, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString,
@@ -70,6 +71,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit as ExportedUnit};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,12 +80,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// A `metrics` recorder whose counters are shardstat counters. Cheap to clone (an `Arc`).
 ///
 /// # The lookup
-/// Every `metrics::counter!(…)` call asks the recorder for the key's handle. The recorder
-/// keeps its handles in `metrics-util`'s [`Registry`](metrics_util::registry::Registry),
-/// keyed by the `metrics::Key` as given (whose hash `metrics` computes once, at the call
-/// site for a static key): a hit is one hash-selected shard of the registry, a read lock and
-/// a key compare — no allocation, no sanitising, and no lock shared by every key. Applying
-/// the naming rules, noting what they changed ([`problems`](Self::problems)) and finding or
+/// Every `metrics::counter!(…)` call asks the recorder for the key's handle. Each thread
+/// keeps a small cache of the handles it used (256 per kind, chosen by the key's hash, which
+/// `metrics` computes once, at the call site for a static key): a hit compares the key and
+/// clones a handle that the thread owns, so the call writes nothing that another thread
+/// writes — no lock word, no shared reference count — and scales with threads. A miss asks
+/// `metrics-util`'s [`Registry`](metrics_util::registry::Registry) (one hash-selected shard,
+/// a read lock and a key compare). Applying
+/// the naming rules, noting what they changed ([`problems`](Self::problems)), checking the
+/// [cardinality limit](RecorderBuilder::cardinality_limit) and finding or
 /// creating the shardstat cell of the key's exported identity happen once per key, on its
 /// first registration, under one mutex; a scrape takes that mutex once to list the cells.
 /// Keys whose identities are the same (`http.hits` and `http_hits`, or a label with an
@@ -363,6 +368,7 @@ impl RecorderBuilder {
         });
         ShardstatRecorder {
             inner: Arc::new(Inner {
+                id: thread_cache::recorder_id(),
                 keys: KeyRegistry::new(Cells(Arc::clone(&shared))),
                 shared,
             }),
@@ -433,7 +439,9 @@ impl Bounds {
 type Id = (String, Vec<(String, String)>);
 
 struct Inner {
-    /// Handles by `metrics` key: the hit path of every `counter!`/`gauge!` call.
+    /// This recorder's id in the threads' caches (`thread_cache`).
+    id: u64,
+    /// Handles by `metrics` key: where a thread's cache misses go.
     keys: KeyRegistry<Key, Cells>,
     shared: Arc<Shared>,
 }
@@ -744,6 +752,7 @@ struct CounterCell {
 }
 
 impl CounterFn for CounterCell {
+    #[inline]
     fn increment(&self, value: u64) {
         self.counter.add(value);
     }
@@ -1107,44 +1116,98 @@ impl Recorder for ShardstatRecorder {
         );
     }
 
-    /// The hit path of every `counter!` call: the registry's lookup and an `Arc` clone (the
-    /// handle `metrics` returns owns one). A key the registry has not seen takes the cold
-    /// path (`register_new`).
+    /// The hit path of every `counter!` call: the calling thread's cache (`thread_cache`),
+    /// whose handle for the key this thread owns — its reference count is this thread's —
+    /// and which adds to the key's shared counter. A miss asks the registry (one lookup; a
+    /// key the registry has not seen takes the cold path, `register_new`).
     #[inline]
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> ::metrics::Counter {
-        let cell = match self.inner.keys.get_counter(key) {
-            Some(cell) => cell,
-            None => self.register_new(Kind::Counter, key, counters, Arc::default, |keys| {
-                keys.get_or_create_counter(key, Arc::clone)
-            }),
-        };
-        ::metrics::Counter::from_arc(cell)
+        let handle = thread_cache::get_or_insert(&COUNTERS, self.inner.id, key, || {
+            let cell = match self.inner.keys.get_counter(key) {
+                Some(cell) => cell,
+                None => self.register_new(Kind::Counter, key, counters, Arc::default, |keys| {
+                    keys.get_or_create_counter(key, Arc::clone)
+                }),
+            };
+            Arc::new(ThreadHandle(cell))
+        });
+        ::metrics::Counter::from_arc(handle)
     }
 
     #[inline]
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> ::metrics::Gauge {
-        let cell = match self.inner.keys.get_gauge(key) {
-            Some(cell) => cell,
-            None => self.register_new(Kind::Gauge, key, gauges, Arc::default, |keys| {
-                keys.get_or_create_gauge(key, Arc::clone)
-            }),
-        };
-        ::metrics::Gauge::from_arc(cell)
+        let handle = thread_cache::get_or_insert(&GAUGES, self.inner.id, key, || {
+            let cell = match self.inner.keys.get_gauge(key) {
+                Some(cell) => cell,
+                None => self.register_new(Kind::Gauge, key, gauges, Arc::default, |keys| {
+                    keys.get_or_create_gauge(key, Arc::clone)
+                }),
+            };
+            Arc::new(ThreadHandle(cell))
+        });
+        ::metrics::Gauge::from_arc(handle)
     }
 
+    #[inline]
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        let cell = match self.inner.keys.get_histogram(key) {
-            Some(cell) => cell,
-            None => {
-                let bounds = Arc::clone(self.inner.shared.bounds.of(key.name()));
-                let make = || Arc::new(HistogramCell::new(Arc::clone(&bounds)));
-                self.register_new(Kind::Histogram, key, histograms, make, |keys| {
-                    keys.get_or_create_histogram(key, Arc::clone)
-                })
-            }
-        };
-        Histogram::from_arc(cell)
+        let handle = thread_cache::get_or_insert(&HISTOGRAMS, self.inner.id, key, || {
+            let cell = match self.inner.keys.get_histogram(key) {
+                Some(cell) => cell,
+                None => {
+                    let bounds = Arc::clone(self.inner.shared.bounds.of(key.name()));
+                    let make = || Arc::new(HistogramCell::new(Arc::clone(&bounds)));
+                    self.register_new(Kind::Histogram, key, histograms, make, |keys| {
+                        keys.get_or_create_histogram(key, Arc::clone)
+                    })
+                }
+            };
+            Arc::new(ThreadHandle(cell))
+        });
+        Histogram::from_arc(handle)
     }
+}
+
+/// A handle that one thread's cache owns (its reference count is that thread's) on a
+/// key's shared cell: what `counter!`, `gauge!` and `histogram!` return.
+struct ThreadHandle<C>(Arc<C>);
+
+impl CounterFn for ThreadHandle<CounterCell> {
+    #[inline]
+    fn increment(&self, value: u64) {
+        self.0.increment(value);
+    }
+    fn absolute(&self, value: u64) {
+        self.0.absolute(value);
+    }
+}
+
+impl GaugeFn for ThreadHandle<GaugeCell> {
+    fn increment(&self, value: f64) {
+        self.0.increment(value);
+    }
+    fn decrement(&self, value: f64) {
+        self.0.decrement(value);
+    }
+    fn set(&self, value: f64) {
+        self.0.set(value);
+    }
+}
+
+impl HistogramFn for ThreadHandle<HistogramCell> {
+    #[inline]
+    fn record(&self, value: f64) {
+        self.0.record(value);
+    }
+}
+
+std::thread_local! {
+    /// Each thread's handles, per kind (`thread_cache`).
+    static COUNTERS: RefCell<ThreadCache<ThreadHandle<CounterCell>>> =
+        const { RefCell::new(ThreadCache::new()) };
+    static GAUGES: RefCell<ThreadCache<ThreadHandle<GaugeCell>>> =
+        const { RefCell::new(ThreadCache::new()) };
+    static HISTOGRAMS: RefCell<ThreadCache<ThreadHandle<HistogramCell>>> =
+        const { RefCell::new(ThreadCache::new()) };
 }
 
 impl ShardstatRecorder {
@@ -1369,6 +1432,37 @@ fn encode_families<V>(
 #[cfg(test)]
 mod tests {
     use super::ShardstatRecorder;
+
+    /// The hit path shares no reference count: the handles `counter!` returns on a thread
+    /// that used the key before are clones of that thread's own handle, so the key's shared
+    /// cell is not cloned per call (through the registry alone, each handle held a clone of
+    /// the cell's `Arc`, a count every thread wrote). Each thread gets its own handle; all
+    /// count into the one cell.
+    #[test]
+    fn the_hit_path_clones_no_shared_reference_count() {
+        let recorder = ShardstatRecorder::new();
+        let key = ::metrics::Key::from_name("hits");
+        ::metrics::with_local_recorder(&recorder, || ::metrics::counter!("hits").increment(1));
+        let cell = recorder.inner.keys.get_counter(&key).unwrap();
+        let shared = std::sync::Arc::strong_count(&cell);
+        ::metrics::with_local_recorder(&recorder, || {
+            let handles: Vec<_> = (0..10).map(|_| ::metrics::counter!("hits")).collect();
+            handles.iter().for_each(|h| h.increment(1));
+            assert_eq!(
+                std::sync::Arc::strong_count(&cell),
+                shared,
+                "hits cloned the cell"
+            );
+        });
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                ::metrics::with_local_recorder(&recorder, || {
+                    ::metrics::counter!("hits").increment(1)
+                });
+            });
+        });
+        assert_eq!(recorder.counter_value("hits", &[]), Some(12));
+    }
 
     /// Keys past a metric's cardinality limit are not kept in the registry: memory stops
     /// growing with made-up label values (their counts go to the overflow series).
