@@ -258,10 +258,10 @@ fn assert_takes_lose_no_spike(
     get: &dyn Fn() -> u64,
     encode: fn(u64) -> u64,
 ) {
-    use std::sync::atomic::AtomicU64;
+    use std::sync::atomic::AtomicUsize;
     const SPIKES: u64 = 500;
     const TOP: u64 = 1 << 40;
-    let completed = AtomicU64::new(0);
+    let completed = AtomicUsize::new(0);
     let done = AtomicBool::new(false);
     let mut results = Vec::new();
     let mut spikes = Vec::new();
@@ -304,8 +304,8 @@ fn assert_takes_lose_no_spike(
     let lost: Vec<_> = spikes
         .iter()
         .filter(|&&(first, last, spike)| {
-            let last = (last as usize).min(results.len() - 1);
-            !results[first as usize..=last].contains(&spike) && rest != spike
+            let last = last.min(results.len() - 1);
+            !results[first..=last].contains(&spike) && rest != spike
         })
         .collect();
     assert!(
