@@ -106,6 +106,7 @@ mod field;
 mod gauge;
 pub mod group;
 mod histogram;
+mod lazy;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 pub mod migration;
@@ -131,6 +132,7 @@ pub use extremum::{
 };
 pub use gauge::Gauge;
 pub use histogram::{Bucket, Histogram, HistogramSnapshot};
+pub use lazy::LazyCounter;
 
 /// Items the `stats!` macro expands to, and internals the loom suite's negative controls
 /// are built from. Not part of the public API: no semver promise.
@@ -175,6 +177,13 @@ pub mod __private {
     pub mod histogram {
         crate::sync::model_only! {
             pub use crate::histogram::record_unbracketed;
+        }
+    }
+
+    /// `LazyCounter` internals for the loom suite's negative controls (loom builds only).
+    pub mod lazy {
+        crate::sync::model_only! {
+            pub use crate::lazy::{make_sharded, take_by_load_and_store};
         }
     }
 

@@ -2,11 +2,12 @@
 //! `metrics`): `metrics::counter!("x").increment(1)` adds to a sharded [`Counter`], so it
 //! scales with the threads that increment it instead of bouncing one atomic between them.
 //!
-//! - **Counters** are shardstat [`Counter`]s. `increment` is a sharded add (the handle
-//!   `metrics` returns is looked up once per call site or key, then each increment goes to
-//!   the calling thread's shard). `absolute(v)` follows the `metrics` contract — the
-//!   counter becomes at least `v` and never goes backwards — with an exact
-//!   [`Counter::set`] under a per-counter lock taken only by `absolute`.
+//! - **Counters** are shardstat [`LazyCounter`]s: a key's counter is one word, added to by
+//!   compare-and-swap, until two increments collide; then each increment goes to the
+//!   calling thread's shard, as a [`Counter`]'s. So a cold key costs no per-thread memory,
+//!   and a hot one scales. `absolute(v)` follows the `metrics` contract — the
+//!   counter becomes at least `v` and never goes backwards — in one step under a per-counter
+//!   lock taken only by `absolute` ([`LazyCounter::raise_to`]).
 //! - **Gauges** are supported as one atomic `f64` each (a gauge is set, not summed: see
 //!   [`Gauge`](crate::Gauge) for why it is not sharded).
 //! - **Histograms** are shardstat [`Histogram`](crate::Histogram)s: `record(v)` is a sharded
@@ -61,7 +62,7 @@
 
 use crate::families::{self, Families, Kind, Problems};
 use crate::thread_cache::{self, ThreadCache};
-use crate::Counter;
+use crate::{Counter, LazyCounter};
 use ::metrics::{
     CounterFn, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString,
     Unit,
@@ -745,10 +746,11 @@ impl HistogramFn for HistogramCell {
     }
 }
 
-/// A counter registered through `metrics`.
+/// A counter registered through `metrics`: a [`LazyCounter`], so a key that no two threads
+/// increment at once costs one word and no per-thread cell (`docs/design.md` §18).
 #[derive(Default)]
 struct CounterCell {
-    counter: Counter,
+    counter: LazyCounter,
 }
 
 impl CounterFn for CounterCell {
@@ -757,7 +759,7 @@ impl CounterFn for CounterCell {
         self.counter.add(value);
     }
 
-    /// One step under the counter's lock ([`Counter::raise_to`]): the counter becomes at
+    /// One step under the counter's lock ([`LazyCounter::raise_to`]): the counter becomes at
     /// least `value`, increments that land after the step count on top, and it never goes
     /// backwards. (Before, a read and then a `set` let increments between them be cancelled:
     /// a reader saw the counter fall by up to 889,833.)

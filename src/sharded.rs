@@ -148,8 +148,21 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
     /// Calls `f` on the run in every shard that has a copy of its chunk, in shard-index
     /// order. Assigns the run if it has none yet.
     #[inline]
-    pub fn for_each_copy<'s>(&'s self, mut f: impl FnMut(&'s [AtomicU64; N])) {
-        engine_of::<S>().for_each_copy(self.location(), |first| {
+    pub fn for_each_copy<'s>(&'s self, f: impl FnMut(&'s [AtomicU64; N])) {
+        self.for_each_copy_at(self.location(), f);
+    }
+
+    /// [`for_each_copy`](Self::for_each_copy) if the run exists, without assigning one: a
+    /// lazy counter's reads ([`lazy_sum`](Self::lazy_sum)), which must not make it sharded.
+    #[inline]
+    fn for_each_existing_copy<'s>(&'s self, f: impl FnMut(&'s [AtomicU64; N])) {
+        // Acquire: as in `location`, so that a reader sees the cleared cells of a reused run.
+        self.for_each_copy_at(self.location.load(Ordering::Acquire), f);
+    }
+
+    #[inline]
+    fn for_each_copy_at<'s>(&'s self, location: u64, mut f: impl FnMut(&'s [AtomicU64; N])) {
+        engine_of::<S>().for_each_copy(location, |first| {
             // SAFETY: `first` starts this run's `N` cells inside a live chunk copy of some
             // shard (the allocator's invariant: a run never crosses a chunk's end); copies
             // are freed only with the engine, and the run stays this counter's while `&self`
@@ -255,6 +268,136 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
     #[inline]
     pub(crate) fn unlocked(&self) -> bool {
         self.version.load(Ordering::Acquire) & PHASE == FREE
+    }
+}
+
+/// Lazy counters (`crate::LazyCounter`): the sum in cell 0 is counted in the global word by
+/// compare-and-swap while the counter has no run, and in the calling thread's copy once a
+/// compare-and-swap has failed (contention: another add, or a set, came between the load and
+/// the swap) — the first add after that assigns the run. The global word is the sum's base
+/// either way, so the switch moves nothing: every add is in the word or in a cell, once.
+/// What writes the word under the version lock must then not overwrite a concurrent add:
+/// a take swaps it, a raise compares and swaps it (a set may: it cancels what came before
+/// it). `docs/design.md` §18.
+impl<const N: usize> Sharded<N> {
+    /// Adds `n` to the sum in cell 0: to the global word while the counter is cold, else to
+    /// the calling thread's copy.
+    #[inline]
+    pub(crate) fn lazy_add(&self, n: u64) {
+        // Relaxed: the location only picks the path; an add that sees 0 and succeeds is in
+        // the word, whatever the location has become meanwhile.
+        if self.location.load(Ordering::Relaxed) == 0 {
+            let word = &self.globals[0];
+            // Relaxed, both: the sum is read as word + cells, each add in one of them, and the
+            // word's modification order orders the adds to it.
+            // Weak: a spurious failure (LL/SC targets) only switches the counter early.
+            let current = word.load(Ordering::Relaxed);
+            if word
+                .compare_exchange_weak(
+                    current,
+                    current.wrapping_add(n),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
+                return;
+            }
+        }
+        self.with_own(|own| add_owned(&own[0], n));
+    }
+
+    /// The sum in cell 0, retried around sets and takes, without assigning a run.
+    pub(crate) fn lazy_sum(&self) -> u64 {
+        self.read_stable(|| {
+            self.globals[0]
+                .load(Ordering::Relaxed)
+                .wrapping_add(self.existing_cells_sum())
+        })
+    }
+
+    /// Σ cell 0 over the copies of the run, if it has one (else 0).
+    fn existing_cells_sum(&self) -> u64 {
+        let mut sum = 0u64;
+        self.for_each_existing_copy(|cells| {
+            sum = sum.wrapping_add(cells[0].load(Ordering::Relaxed));
+        });
+        sum
+    }
+
+    /// Makes the sum read `value`; adds before the set are cancelled by it, adds after count
+    /// on top.
+    pub(crate) fn lazy_set(&self, value: u64) {
+        self.write_locked(|| {
+            let cells = self.existing_cells_sum();
+            // Relaxed: under the version lock, published by its Release. A cold add that comes
+            // before it in the word's order is cancelled by it, as every add before a set is.
+            // A swap, not a store, though a store would do: every write that can race a cold
+            // add is then a read-modify-write, which loom models (it builds impossible
+            // histories for a plain store racing one: tokio-rs/loom#254, seen here as a set
+            // that vanished), and under the lock it costs nothing that matters.
+            self.globals[0].swap(value.wrapping_sub(cells), Ordering::Relaxed);
+        });
+    }
+
+    /// Makes the sum read 0 and returns what it read, in one step: every add in exactly one
+    /// take or in a later read. The word is swapped, so a cold add that lands on it while
+    /// the take runs is in the old word (taken) or on top of the new one (counted after).
+    pub(crate) fn lazy_take(&self) -> u64 {
+        self.lazy_take_with::<true>()
+    }
+
+    /// [`lazy_take`](Self::lazy_take); with a load and a store instead of the swap when
+    /// `!SWAP` (the loom suite's negative control: it loses a cold add between the two).
+    fn lazy_take_with<const SWAP: bool>(&self) -> u64 {
+        self.write_locked(|| {
+            let cells = self.existing_cells_sum();
+            let word = &self.globals[0];
+            // Relaxed: under the version lock; the swap is atomic against cold adds.
+            let old = if SWAP {
+                word.swap(cells.wrapping_neg(), Ordering::Relaxed)
+            } else {
+                let old = word.load(Ordering::Relaxed);
+                word.store(cells.wrapping_neg(), Ordering::Relaxed);
+                old
+            };
+            old.wrapping_add(cells)
+        })
+    }
+
+    sync::model_only! {
+        /// `lazy_take` with a load and a store: the negative control.
+        pub(crate) fn lazy_take_by_load_and_store(&self) -> u64 {
+            self.lazy_take_with::<false>()
+        }
+    }
+
+    /// Makes the sum read at least `value`, never moving it back: a compare-and-swap of the
+    /// word, so a cold add that lands meanwhile makes it retry rather than be overwritten.
+    pub(crate) fn lazy_raise(&self, value: u64) {
+        self.write_locked(|| {
+            let cells = self.existing_cells_sum();
+            let word = &self.globals[0];
+            // Relaxed: under the version lock; the compare-and-swap is atomic against cold
+            // adds.
+            let mut base = word.load(Ordering::Relaxed);
+            while value > base.wrapping_add(cells) {
+                match word.compare_exchange_weak(
+                    base,
+                    value.wrapping_sub(cells),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return,
+                    Err(now) => base = now,
+                }
+            }
+        });
+    }
+
+    /// Whether the counter has a run: it has gone sharded.
+    pub(crate) fn has_run(&self) -> bool {
+        self.location.load(Ordering::Relaxed) != 0
     }
 }
 

@@ -544,6 +544,10 @@ fn shared_types_are_send_and_sync_and_fit_in_statics() {
     send_sync::<crate::percpu::Max>();
     send_sync::<crate::percpu::Min>();
     send_sync::<crate::migration::MigrationStats>();
+    send_sync::<crate::LazyCounter>();
+    static L: crate::LazyCounter = crate::LazyCounter::new();
+    L.add(2);
+    assert_eq!(L.get(), 2);
     static H: crate::Histogram = crate::Histogram::new();
     static A: crate::ApproxCounter = crate::ApproxCounter::new();
     static AU: crate::ApproxUpDownCounter<64> = crate::ApproxUpDownCounter::new();

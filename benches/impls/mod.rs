@@ -213,6 +213,16 @@ one_value! {
 }
 
 one_value! {
+    /// shardstat `LazyCounter::add`: a compare-and-swap of the counter's word until one fails,
+    /// then the shard lookup as `Counter::add` (made afresh for each thread count, so each
+    /// column starts cold: at 1 thread it stays one word; with more, the first collision
+    /// shards it).
+    ShardLazy(shardstat::LazyCounter), "shardstat LazyCounter::add",
+    |c| add: c.add(black_box(1)),
+    total: c.get()
+}
+
+one_value! {
     /// shardstat `percpu::Counter::add`: the CPU's shard found through the kernel's concurrency
     /// ID, the add in a restartable sequence (per-thread shards where rseq is unavailable).
     ShardPerCpu(shardstat::percpu::Counter), "shardstat percpu::Counter::add",
@@ -472,6 +482,7 @@ pub fn all(threads: usize) -> Vec<Box<dyn Impl>> {
         Box::<Contatori>::default(),
         Box::<Hytra>::default(),
         Box::<ShardCounter>::default(),
+        Box::<ShardLazy>::default(),
         Box::<ShardPerCpu>::default(),
         Box::<ShardGroupField>::default(),
         Box::<ShardLocal>::default(),

@@ -151,6 +151,24 @@ impl ModelReset for shardstat::percpu::Counter {
     }
 }
 
+impl ModelCounter for shardstat::LazyCounter {
+    fn fresh() -> Self {
+        shardstat::LazyCounter::new()
+    }
+    fn add(&self, n: u64) {
+        shardstat::LazyCounter::add(self, n)
+    }
+    fn get(&self) -> u64 {
+        shardstat::LazyCounter::get(self)
+    }
+}
+
+impl ModelSet for shardstat::LazyCounter {
+    fn set(&self, v: u64) {
+        shardstat::LazyCounter::set(self, v)
+    }
+}
+
 impl ModelCounter for shardstat::Counter {
     fn fresh() -> Self {
         shardstat::Counter::new()

@@ -206,3 +206,13 @@ fn a_max_take_by_a_read_and_a_reset_loses_a_record() {
         taken
     });
 }
+
+/// A `LazyCounter` take that loads the word and stores it, instead of swapping it: a cold add
+/// that lands between the two is in neither the take nor the read after.
+#[test]
+#[should_panic(expected = "adds lost or counted twice")]
+fn a_lazy_take_by_a_load_and_a_store_loses_a_cold_add() {
+    models::every_add_is_taken_exactly_once::<shardstat::LazyCounter>(
+        shardstat::__private::lazy::take_by_load_and_store,
+    );
+}
