@@ -180,7 +180,10 @@ fn compare_is_exact_while_a_limited_sub_carries() {
 fn a_carrying_limited_add_sees_a_shard_created_meanwhile_or_is_seen_by_it() {
     loom::model(|| {
         let c = Arc::new(Approx4::new());
-        c.add(3);
+        // The limit's first use takes the exclusive path and stores it, so that both racing
+        // adds below may take the lock-free ones (an add with a limit not yet stored never
+        // does, and a model without this line races nothing: it let a missing fence pass).
+        assert!(c.limited_add(3, 10));
         let carrying = {
             let c = c.clone();
             thread::spawn(move || {
