@@ -12,6 +12,7 @@
 //! |---|---|---|---|---|
 //! | [`Counter`] | `u64`, wrapping | `add`, `inc` (sharded) | `get`: sum of shards | exact `set`/`reset` |
 //! | [`UpDownCounter`] | `i64`, wrapping | `add`, `sub` (sharded) | `get`: sum of shards | exact `set`/`reset` |
+//! | [`LazyCounter`] | `u64`, wrapping | `add`, `inc`: a compare-and-swap of one word until two adds collide, then sharded | `get`: the word plus the shards | exact `set`/`reset`, `take` |
 //! | [`Max`] / [`Min`] | `u64` | `record` (sharded) | `get`: max/min of shards | O(1) `reset` |
 //! | [`Gauge`] | `u64` | `set`, `add`, `fetch_max` (one atomic) | `get` | `set(0)` |
 //! | [`Histogram`] | `u64` values | `record` (sharded: bucket and sum in one step) | `snapshot`: count, sum, min, max, quantiles within 1/128 | exact `reset` |
