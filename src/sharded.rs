@@ -152,14 +152,6 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
         self.for_each_copy_at(self.location(), f);
     }
 
-    /// [`for_each_copy`](Self::for_each_copy) if the run exists, without assigning one: a
-    /// lazy counter's reads ([`lazy_sum`](Self::lazy_sum)), which must not make it sharded.
-    #[inline]
-    fn for_each_existing_copy<'s>(&'s self, f: impl FnMut(&'s [AtomicU64; N])) {
-        // Acquire: as in `location`, so that a reader sees the cleared cells of a reused run.
-        self.for_each_copy_at(self.location.load(Ordering::Acquire), f);
-    }
-
     #[inline]
     fn for_each_copy_at<'s>(&'s self, location: u64, mut f: impl FnMut(&'s [AtomicU64; N])) {
         engine_of::<S>().for_each_copy(location, |first| {
@@ -277,8 +269,9 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
 /// the swap) — the first add after that assigns the run. The global word is the sum's base
 /// either way, so the switch moves nothing: every add is in the word or in a cell, once.
 /// What writes the word under the version lock must then not overwrite a concurrent add:
-/// a take swaps it, a raise compares and swaps it (a set may: it cancels what came before
-/// it). `docs/design.md` §18.
+/// it is written by read-modify-writes only — a set and a take swap it, a raise compares and
+/// swaps it — the same steps as an eager counter's, given the run's location without
+/// assigning one (`existing_location`). `docs/design.md` §18.
 impl<const N: usize> Sharded<N> {
     /// Adds `n` to the sum in cell 0: to the global word while the counter is cold, else to
     /// the calling thread's copy.
@@ -312,87 +305,47 @@ impl<const N: usize> Sharded<N> {
         self.read_stable(|| {
             self.globals[0]
                 .load(Ordering::Relaxed)
-                .wrapping_add(self.existing_cells_sum())
+                .wrapping_add(self.cells_sum_at(self.existing_location(), 0))
         })
     }
 
-    /// Σ cell 0 over the copies of the run, if it has one (else 0).
-    fn existing_cells_sum(&self) -> u64 {
-        let mut sum = 0u64;
-        self.for_each_existing_copy(|cells| {
-            sum = sum.wrapping_add(cells[0].load(Ordering::Relaxed));
-        });
-        sum
+    /// The run's location, 0 if it has none (a cold lazy counter), without assigning one: a
+    /// lazy counter's reads and steps, which must not make it sharded.
+    fn existing_location(&self) -> u64 {
+        // Acquire: as in `location`, so that a reader sees the cleared cells of a reused run.
+        self.location.load(Ordering::Acquire)
     }
 
     /// Makes the sum read `value`; adds before the set are cancelled by it, adds after count
     /// on top.
     pub(crate) fn lazy_set(&self, value: u64) {
-        self.write_locked(|| {
-            let cells = self.existing_cells_sum();
-            // Relaxed: under the version lock, published by its Release. A cold add that comes
-            // before it in the word's order is cancelled by it, as every add before a set is.
-            // A swap, not a store, though a store would do: every write that can race a cold
-            // add is then a read-modify-write, which loom models (it builds impossible
-            // histories for a plain store racing one: tokio-rs/loom#254, seen here as a set
-            // that vanished), and under the lock it costs nothing that matters.
-            self.globals[0].swap(value.wrapping_sub(cells), Ordering::Relaxed);
-        });
+        self.write_locked(|| self.set_at(self.existing_location(), 0, value));
     }
 
     /// Makes the sum read 0 and returns what it read, in one step: every add in exactly one
     /// take or in a later read. The word is swapped, so a cold add that lands on it while
     /// the take runs is in the old word (taken) or on top of the new one (counted after).
     pub(crate) fn lazy_take(&self) -> u64 {
-        self.lazy_take_with::<true>()
-    }
-
-    /// [`lazy_take`](Self::lazy_take); with a load and a store instead of the swap when
-    /// `!SWAP` (the loom suite's negative control: it loses a cold add between the two).
-    fn lazy_take_with<const SWAP: bool>(&self) -> u64 {
-        self.write_locked(|| {
-            let cells = self.existing_cells_sum();
-            let word = &self.globals[0];
-            // Relaxed: under the version lock; the swap is atomic against cold adds.
-            let old = if SWAP {
-                word.swap(cells.wrapping_neg(), Ordering::Relaxed)
-            } else {
-                let old = word.load(Ordering::Relaxed);
-                word.store(cells.wrapping_neg(), Ordering::Relaxed);
-                old
-            };
-            old.wrapping_add(cells)
-        })
+        self.write_locked(|| self.take_at(self.existing_location(), 0))
     }
 
     sync::model_only! {
-        /// `lazy_take` with a load and a store: the negative control.
+        /// `lazy_take` with a load and a store of the word instead of the swap: the loom
+        /// suite's negative control (it loses a cold add between the two).
         pub(crate) fn lazy_take_by_load_and_store(&self) -> u64 {
-            self.lazy_take_with::<false>()
+            self.write_locked(|| {
+                let cells = self.cells_sum_at(self.existing_location(), 0);
+                let old = self.globals[0].load(Ordering::Relaxed);
+                self.globals[0].store(cells.wrapping_neg(), Ordering::Relaxed);
+                old.wrapping_add(cells)
+            })
         }
     }
 
     /// Makes the sum read at least `value`, never moving it back: a compare-and-swap of the
     /// word, so a cold add that lands meanwhile makes it retry rather than be overwritten.
     pub(crate) fn lazy_raise(&self, value: u64) {
-        self.write_locked(|| {
-            let cells = self.existing_cells_sum();
-            let word = &self.globals[0];
-            // Relaxed: under the version lock; the compare-and-swap is atomic against cold
-            // adds.
-            let mut base = word.load(Ordering::Relaxed);
-            while value > base.wrapping_add(cells) {
-                match word.compare_exchange_weak(
-                    base,
-                    value.wrapping_sub(cells),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => return,
-                    Err(now) => base = now,
-                }
-            }
-        });
+        self.write_locked(|| self.raise_at(self.existing_location(), 0, value));
     }
 
     /// Whether the counter has a run: it has gone sharded.
@@ -522,7 +475,7 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
     pub(crate) fn raw_sum(&self, i: usize) -> u64 {
         self.globals[i]
             .load(Ordering::Relaxed)
-            .wrapping_add(self.cells_sum(i))
+            .wrapping_add(self.cells_sum_at(self.location(), i))
     }
 
     /// [`raw_sum`](Self::raw_sum) with every cell read as two halves *without* the sequence
@@ -536,10 +489,11 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
         sum
     }
 
-    /// The wrapping sum of cell `i` over every shard's copy, without the global word.
-    fn cells_sum(&self, i: usize) -> u64 {
+    /// The wrapping sum of cell `i` over every shard's copy of the run at `location` (0:
+    /// none, the sum is 0), without the global word.
+    fn cells_sum_at(&self, location: u64, i: usize) -> u64 {
         let mut sum = 0u64;
-        self.for_each_copy(|cells| {
+        self.for_each_copy_at(location, |cells| {
             sum = sum.wrapping_add(cells[i].load(Ordering::Relaxed));
         });
         sum
@@ -549,7 +503,20 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
 impl<const N: usize, S: Shards> Sharded<N, S> {
     /// Makes the sum cell `i` read `value`, for a caller that holds the version lock.
     pub(crate) fn set_locked(&self, i: usize, value: u64) {
-        self.globals[i].store(value.wrapping_sub(self.cells_sum(i)), Ordering::Relaxed);
+        self.set_at(self.location(), i, value);
+    }
+
+    /// [`set_locked`](Self::set_locked) over the run at `location` (a lazy counter's, which
+    /// may have none).
+    fn set_at(&self, location: u64, i: usize, value: u64) {
+        let cells = self.cells_sum_at(location, i);
+        // Relaxed: under the version lock, published by its Release. A swap, not a store,
+        // though a store would do (a lazy counter's cold add that comes before it in the
+        // word's order is cancelled by it, as every add before a set is): every write that
+        // can race a cold add is then a read-modify-write, which loom models (it builds
+        // impossible histories for a plain store racing one: tokio-rs/loom#254, seen as a
+        // set that vanished); under the lock it costs nothing that matters.
+        self.globals[i].swap(value.wrapping_sub(cells), Ordering::Relaxed);
     }
 
     /// The wrapping sum of the sum cell `i`.
@@ -577,13 +544,20 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
     /// [`take_sum`](Self::take_sum)'s step, for a caller that holds the version lock (an
     /// approximate counter's exclusive section).
     pub(crate) fn take_locked(&self, i: usize) -> u64 {
-        let cells = self.cells_sum(i);
-        // Relaxed, both: under the version lock, whose Acquire (taking) ordered the last
-        // set/reset/take's stores before these loads, and whose Release (freeing) publishes
-        // this store.
-        let taken = self.globals[i].load(Ordering::Relaxed).wrapping_add(cells);
-        self.globals[i].store(cells.wrapping_neg(), Ordering::Relaxed);
-        taken
+        self.take_at(self.location(), i)
+    }
+
+    /// [`take_locked`](Self::take_locked) over the run at `location` (a lazy counter's,
+    /// which may have none).
+    fn take_at(&self, location: u64, i: usize) -> u64 {
+        let cells = self.cells_sum_at(location, i);
+        // Relaxed: under the version lock, whose Acquire (taking) ordered the last
+        // set/reset/take's stores before this, and whose Release (freeing) publishes it. A
+        // swap: a lazy counter's cold add that lands on the word meanwhile is in the old
+        // word (taken) or on top of the new one (counted after), never overwritten.
+        self.globals[i]
+            .swap(cells.wrapping_neg(), Ordering::Relaxed)
+            .wrapping_add(cells)
     }
 
     /// Makes the sum cell `i` read at least `value`: if it reads less, one set under the
@@ -591,14 +565,28 @@ impl<const N: usize, S: Shards> Sharded<N, S> {
     /// read count on top and the value never goes backwards (a read, then a separate `set`,
     /// cancelled the adds between them).
     pub(crate) fn raise_sum(&self, i: usize, value: u64) {
-        self.write_locked(|| {
-            let cells = self.cells_sum(i);
-            // Relaxed: under the version lock, published by its Release.
-            let current = self.globals[i].load(Ordering::Relaxed).wrapping_add(cells);
-            if value > current {
-                self.globals[i].store(value.wrapping_sub(cells), Ordering::Relaxed);
+        self.write_locked(|| self.raise_at(self.location(), i, value));
+    }
+
+    /// [`raise_sum`](Self::raise_sum)'s step over the run at `location` (a lazy counter's,
+    /// which may have none), for a caller that holds the version lock.
+    fn raise_at(&self, location: u64, i: usize, value: u64) {
+        let cells = self.cells_sum_at(location, i);
+        let word = &self.globals[i];
+        // Relaxed: under the version lock, published by its Release. A compare-and-swap: a
+        // lazy counter's cold add that lands meanwhile makes it retry, not vanish.
+        let mut base = word.load(Ordering::Relaxed);
+        while value > base.wrapping_add(cells) {
+            match word.compare_exchange_weak(
+                base,
+                value.wrapping_sub(cells),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => base = now,
             }
-        });
+        }
     }
 
     /// The largest value recorded into the extremum at cells `i, i + 1` since its last reset

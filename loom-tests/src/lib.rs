@@ -390,9 +390,21 @@ pub mod models {
     /// only the `Release`/`Acquire` pair on the counter's location word orders the clearing
     /// before the reader's loads of the cells.
     pub fn a_reused_run_reads_zero_to_a_reader<C: ModelCounter>() {
-        loom::model(|| {
-            let old = Arc::new(C::fresh());
-            let new = Arc::new(C::fresh());
+        a_reused_run_reads_zero::<C, C>(C::fresh, |c| {
+            let _ = c.get();
+        });
+    }
+
+    /// [`a_reused_run_reads_zero_to_a_reader`] with the dropped counter an `Old` and the new
+    /// one made by `new` and given its run by `first_use` (a read for most counters; a
+    /// `LazyCounter` is read without taking one, so its model makes it sharded).
+    pub fn a_reused_run_reads_zero<Old: ModelCounter, New: ModelCounter>(
+        new: fn() -> New,
+        first_use: fn(&New),
+    ) {
+        loom::model(move || {
+            let old = Arc::new(Old::fresh());
+            let new = Arc::new(new());
             let written = Arc::new(Signal::new());
             let assigned = Arc::new(Flag::new());
             let writer = {
@@ -412,7 +424,7 @@ pub mod models {
             };
             written.wait();
             drop(old); // the last handle: clears the writer's cell
-            let _ = new.get(); // the new counter's first use: it takes cells, maybe those
+            first_use(&new); // the new counter takes its run: maybe those cells
             assigned.raise();
             assert_eq!(
                 reader.join().unwrap(),

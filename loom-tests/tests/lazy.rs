@@ -6,7 +6,7 @@
 use loom::sync::Arc;
 use loom::thread;
 use shardstat::LazyCounter;
-use shardstat_loom_tests::{assert_one_of, models, Flag, Signal};
+use shardstat_loom_tests::{assert_one_of, models};
 
 /// Two threads adding at once (one of them may switch the counter): the read after the
 /// joins is exact, and a read during them is one a sequential order gives.
@@ -82,35 +82,8 @@ fn reads_and_lone_adds_keep_a_lazy_counter_cold() {
 /// `a_reused_run_reads_zero_to_a_reader` proves for `Counter`).
 #[test]
 fn a_lazy_counter_sharded_on_a_reused_run_reads_zero() {
-    loom::model(|| {
-        let old = Arc::new(shardstat::Counter::new());
-        let new = Arc::new(LazyCounter::new());
-        let written = Arc::new(Signal::new());
-        let sharded = Arc::new(Flag::new());
-        let writer = {
-            let (old, written) = (old.clone(), written.clone());
-            thread::spawn(move || {
-                old.add(5);
-                drop(old);
-                written.raise();
-            })
-        };
-        let reader = {
-            let (new, sharded) = (new.clone(), sharded.clone());
-            thread::spawn(move || {
-                sharded.wait();
-                new.get()
-            })
-        };
-        written.wait();
-        drop(old); // the last handle: clears the writer's cell
-        shardstat::__private::lazy::make_sharded(&new); // takes cells, maybe those
-        sharded.raise();
-        assert_eq!(
-            reader.join().unwrap(),
-            0,
-            "a new counter showed a dropped counter's counts"
-        );
-        writer.join().unwrap();
-    });
+    models::a_reused_run_reads_zero::<shardstat::Counter, LazyCounter>(
+        LazyCounter::new,
+        shardstat::__private::lazy::make_sharded,
+    );
 }
