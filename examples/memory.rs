@@ -166,6 +166,12 @@ mod recorder {
     use metrics::{Key, Label, Metadata, Recorder};
 
     pub const KEYS: usize = 100_000;
+    /// The hot workload's hot keys: every `HOT_EVERY`-th key (1 %).
+    pub const HOT_EVERY: usize = 100;
+    /// How many times each thread increments each hot key in the hot workload...
+    pub const HOT_ROUNDS: usize = 1_000;
+    /// ...and each key.
+    pub const COLD_ADDS: usize = 3;
 
     fn keys() -> Vec<Key> {
         (0..KEYS)
@@ -173,8 +179,24 @@ mod recorder {
             .collect()
     }
 
-    /// Heap bytes for `KEYS` keys each incremented once by each of `threads` threads.
-    pub fn measure(shardstat: bool, threads: usize) -> usize {
+    /// Runs one thread's share of a workload: each key incremented once (`hot: false`), or
+    /// `COLD_ADDS` times and then the hot keys `HOT_ROUNDS` times, round after round, so
+    /// that the threads increment the same hot keys at once.
+    fn workload(keys: &[Key], hot: bool, increment: impl Fn(&Key)) {
+        let adds = if hot { COLD_ADDS } else { 1 };
+        for _ in 0..adds {
+            keys.iter().for_each(&increment);
+        }
+        if hot {
+            for _ in 0..HOT_ROUNDS {
+                keys.iter().step_by(HOT_EVERY).for_each(&increment);
+            }
+        }
+    }
+
+    /// Heap bytes for `KEYS` keys under a workload ([`workload`]) run by each of `threads`
+    /// threads.
+    pub fn measure(shardstat: bool, threads: usize, hot: bool) -> usize {
         let keys = keys();
         let meta = Metadata::new("memory", metrics::Level::INFO, None);
         if shardstat {
@@ -187,20 +209,20 @@ mod recorder {
                     .build()
             };
             held(threads, recorder, |r| {
-                for key in &keys {
-                    r.register_counter(key, &meta).increment(1);
-                }
+                workload(&keys, hot, |key| {
+                    r.register_counter(key, &meta).increment(1)
+                })
             })
         } else {
             held(
                 threads,
                 metrics_util::registry::Registry::<Key, _>::atomic,
                 |r| {
-                    for key in &keys {
+                    workload(&keys, hot, |key| {
                         r.get_or_create_counter(key, |c| {
                             c.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
                         });
-                    }
+                    })
                 },
             )
         }
@@ -233,7 +255,7 @@ fn main() {
             "counters" => measure_counters(n(2), n(3), n(4)),
             "group" => measure_group(args[2] == "standalone", n(3)),
             #[cfg(feature = "metrics")]
-            "recorder" => recorder::measure(args[2] == "shardstat", n(3)),
+            "recorder" => recorder::measure(args[2] == "shardstat", n(3), args[4] == "hot"),
             other => panic!("unknown measurement {other}"),
         };
         println!("{bytes}");
@@ -297,24 +319,44 @@ fn main() {
 
     #[cfg(feature = "metrics")]
     {
+        use recorder::{COLD_ADDS, HOT_EVERY, HOT_ROUNDS, KEYS};
         println!(
-            "\nthe `metrics` facade: {} keys, each `counter!(...).increment(1)`ed once by each \
-             of T live threads\n",
-            recorder::KEYS
+            "\nthe `metrics` facade: {KEYS} keys, `counter!(...).increment(1)` by each of T live \
+             threads: once on each key (once), or {COLD_ADDS} times on each key and then \
+             {HOT_ROUNDS} rounds over the 1 % hot keys (hot: {} increments of each hot key by \
+             each thread)\n",
+            COLD_ADDS + HOT_ROUNDS
         );
-        println!("{:<50}{:>14}{:>14}", "", "T = 1", "T = 8");
+        println!(
+            "{:<50}{:>14}{:>14}{:>14}{:>14}",
+            "", "once, T = 1", "once, T = 8", "hot, T = 1", "hot, T = 8"
+        );
+        let hot_keys = KEYS / HOT_EVERY;
         for (name, which) in [
             ("shardstat ShardstatRecorder", "shardstat"),
             ("metrics-util Registry, AtomicStorage", "metrics-util"),
         ] {
             print!("{name:<50}");
-            for t in [1, 8] {
-                print!(
-                    "{:>14}",
-                    child(&["recorder".into(), which.into(), t.to_string()])
-                );
+            let mut figures = Vec::new();
+            for workload in ["once", "hot"] {
+                for t in [1, 8] {
+                    let bytes = child(&[
+                        "recorder".into(),
+                        which.into(),
+                        t.to_string(),
+                        workload.into(),
+                    ]);
+                    figures.push(bytes);
+                    print!("{bytes:>14}");
+                }
             }
-            println!();
+            println!(
+                "\n{:<50}bytes per key (once, T = 8): {:.1}; hot against once at T = 8: {:+.1} \
+                 per hot key per thread",
+                "",
+                figures[1] as f64 / KEYS as f64,
+                (figures[3] as f64 - figures[1] as f64) / (hot_keys * 8) as f64
+            );
         }
     }
 

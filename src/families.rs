@@ -109,7 +109,10 @@ pub(crate) fn labels(
     given: impl IntoIterator<Item = (String, String)>,
     mut note: impl FnMut(String),
 ) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
+    let given = given.into_iter();
+    // Sized for the labels given (`push` onto an empty `Vec` would reserve 4): an identity
+    // kept for the recorder's life holds no spare room.
+    let mut out: Vec<(String, String)> = Vec::with_capacity(given.size_hint().0);
     for (key, value) in given {
         if value.is_empty() {
             note(format!(

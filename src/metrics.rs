@@ -92,6 +92,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// [cardinality limit](RecorderBuilder::cardinality_limit) and finding or
 /// creating the shardstat cell of the key's exported identity happen once per key, on its
 /// first registration, under one mutex; a scrape takes that mutex once to list the cells.
+/// A key's identity is stored once, in the registry's copy of the key (about 180 bytes a
+/// counter key in all; `docs/design.md` §17).
 /// Keys whose identities are the same (`http.hits` and `http_hits`, or a label with an
 /// empty value and none) share one cell.
 #[derive(Clone)]
@@ -365,6 +367,7 @@ impl RecorderBuilder {
             state: Mutex::default(),
             bounds: self.bounds,
             cardinality_limit: self.cardinality_limit,
+            pending: Mutex::default(),
             drained: Mutex::default(),
         });
         ShardstatRecorder {
@@ -448,8 +451,17 @@ struct Inner {
 }
 
 /// What keys' first registrations, the renderer and the problem list share.
+///
+/// Locks are taken in one order: `state`, then a registry shard's lock, then `pending`. A
+/// key's first registration holds `state` throughout (so first registrations are one at a
+/// time, and see each other whole), a scrape holds it while it walks the registry, and the
+/// registry's storage callback takes only `pending`.
 struct Shared {
     state: Mutex<State>,
+    /// The cell the next key the registry stores gets: set by
+    /// [`ShardstatRecorder::register_new`], which has found or made it, for the registry's
+    /// storage callback ([`Cells`]), which has only the key.
+    pending: Mutex<Pending>,
     bounds: Bounds,
     /// Label sets of their own per metric ([`RecorderBuilder::cardinality_limit`]).
     cardinality_limit: usize,
@@ -527,6 +539,22 @@ pub struct HistogramDelta {
     pub interval: crate::HistogramSnapshot,
 }
 
+/// The cells [`ShardstatRecorder::register_new`] hands the registry's storage callback.
+#[derive(Default)]
+struct Pending {
+    counter: Option<Arc<CounterCell>>,
+    gauge: Option<Arc<GaugeCell>>,
+    histogram: Option<Arc<HistogramCell>>,
+}
+
+/// The naming rules' decisions and the identities that no registered key spells.
+///
+/// A key's exported identity is stored once: in the registry's copy of the key. Most keys
+/// spell their identity — a valid name, valid labels in order, its family not renamed —
+/// and are all there is of it (a scrape reads the identity back from the key). The maps
+/// below hold only the identities that some key does *not* spell (`http.hits` for
+/// `http_hits`, labels out of order, a renamed family) and the overflow series, which no
+/// registered key spells: a cell per identity, which every key of that identity shares.
 #[derive(Default)]
 struct State {
     /// Every family exported so far, and the names its samples take.
@@ -574,18 +602,18 @@ impl State {
         Some((family, labels))
     }
 
-    /// The series a key of `kind` whose identity is `id` counts in: its own if `id` has a
-    /// series already (`exists`) or its metric has fewer than `limit` label sets (then it
-    /// takes one); else the metric's overflow series, noting once that the metric reached
-    /// its limit.
-    fn admit(&mut self, kind: Kind, id: Id, exists: bool, limit: usize) -> Id {
+    /// Whether a key of `kind` whose identity is `id` counts in a series of its own: yes if
+    /// `id` has a series already (`exists`), is an overflow series, or its metric has fewer
+    /// than `limit` label sets (then it takes one); else it counts in its metric's overflow
+    /// series, and this notes once that the metric reached its limit.
+    fn admit(&mut self, kind: Kind, id: &Id, exists: bool, limit: usize) -> bool {
         if exists || id.1 == overflow_labels() {
-            return id;
+            return true;
         }
         let taken = self.series.entry((kind, id.0.clone())).or_default();
         if *taken < limit {
             *taken += 1;
-            return id;
+            return true;
         }
         self.problems.note(format!(
             "{} {:?} reached its limit of {limit} label sets: label sets registered after \
@@ -593,7 +621,7 @@ impl State {
             kind_word(kind),
             id.0
         ));
-        (id.0, overflow_labels())
+        false
     }
 
     /// The identity a metric would have, if it was registered: nothing is claimed or noted.
@@ -613,8 +641,8 @@ fn kind_word(kind: Kind) -> &'static str {
     }
 }
 
-/// The registry's storage: makes the cell of a key the registry has not seen — applying the
-/// naming rules once, and sharing the cell of any key with the same identity.
+/// The registry's storage: hands the registry the cell that
+/// [`ShardstatRecorder::register_new`] found or made for the key it is storing.
 struct Cells(Arc<Shared>);
 
 /// A key's name and labels, owned.
@@ -626,66 +654,111 @@ fn parts(key: &Key) -> (&str, Vec<(String, String)>) {
     (key.name(), labels)
 }
 
+/// The key that spells identity `id`: its family's name and its labels, in order.
+fn spelling(id: &Id) -> Key {
+    let labels: Vec<::metrics::Label> =
+        id.1.iter()
+            .map(|(k, v)| ::metrics::Label::new(k.clone(), v.clone()))
+            .collect();
+    Key::from_parts(id.0.clone(), labels)
+}
+
+/// What registration and the readers need of each kind of cell.
+trait Cell: Sized {
+    const KIND: Kind;
+    /// The identities of this kind that no registered key spells ([`State`]).
+    fn unspelled(state: &State) -> &BTreeMap<Id, Arc<Self>>;
+    fn unspelled_mut(state: &mut State) -> &mut BTreeMap<Id, Arc<Self>>;
+    fn pending(pending: &mut Pending) -> &mut Option<Arc<Self>>;
+    /// A new cell for `key`.
+    fn make(shared: &Shared, key: &Key) -> Arc<Self>;
+    fn get(keys: &KeyRegistry<Key, Cells>, key: &Key) -> Option<Arc<Self>>;
+    fn get_or_create(keys: &KeyRegistry<Key, Cells>, key: &Key) -> Arc<Self>;
+    fn visit(keys: &KeyRegistry<Key, Cells>, each: &mut dyn FnMut(&Key, &Arc<Self>));
+}
+
+impl Cell for CounterCell {
+    const KIND: Kind = Kind::Counter;
+    fn unspelled(state: &State) -> &BTreeMap<Id, Arc<Self>> {
+        &state.counters
+    }
+    fn unspelled_mut(state: &mut State) -> &mut BTreeMap<Id, Arc<Self>> {
+        &mut state.counters
+    }
+    fn pending(pending: &mut Pending) -> &mut Option<Arc<Self>> {
+        &mut pending.counter
+    }
+    fn make(_: &Shared, _: &Key) -> Arc<Self> {
+        Arc::default()
+    }
+    fn get(keys: &KeyRegistry<Key, Cells>, key: &Key) -> Option<Arc<Self>> {
+        keys.get_counter(key)
+    }
+    fn get_or_create(keys: &KeyRegistry<Key, Cells>, key: &Key) -> Arc<Self> {
+        keys.get_or_create_counter(key, Arc::clone)
+    }
+    fn visit(keys: &KeyRegistry<Key, Cells>, each: &mut dyn FnMut(&Key, &Arc<Self>)) {
+        keys.visit_counters(each);
+    }
+}
+
+impl Cell for GaugeCell {
+    const KIND: Kind = Kind::Gauge;
+    fn unspelled(state: &State) -> &BTreeMap<Id, Arc<Self>> {
+        &state.gauges
+    }
+    fn unspelled_mut(state: &mut State) -> &mut BTreeMap<Id, Arc<Self>> {
+        &mut state.gauges
+    }
+    fn pending(pending: &mut Pending) -> &mut Option<Arc<Self>> {
+        &mut pending.gauge
+    }
+    fn make(_: &Shared, _: &Key) -> Arc<Self> {
+        Arc::default()
+    }
+    fn get(keys: &KeyRegistry<Key, Cells>, key: &Key) -> Option<Arc<Self>> {
+        keys.get_gauge(key)
+    }
+    fn get_or_create(keys: &KeyRegistry<Key, Cells>, key: &Key) -> Arc<Self> {
+        keys.get_or_create_gauge(key, Arc::clone)
+    }
+    fn visit(keys: &KeyRegistry<Key, Cells>, each: &mut dyn FnMut(&Key, &Arc<Self>)) {
+        keys.visit_gauges(each);
+    }
+}
+
+impl Cell for HistogramCell {
+    const KIND: Kind = Kind::Histogram;
+    fn unspelled(state: &State) -> &BTreeMap<Id, Arc<Self>> {
+        &state.histograms
+    }
+    fn unspelled_mut(state: &mut State) -> &mut BTreeMap<Id, Arc<Self>> {
+        &mut state.histograms
+    }
+    fn pending(pending: &mut Pending) -> &mut Option<Arc<Self>> {
+        &mut pending.histogram
+    }
+    fn make(shared: &Shared, key: &Key) -> Arc<Self> {
+        Arc::new(HistogramCell::new(Arc::clone(shared.bounds.of(key.name()))))
+    }
+    fn get(keys: &KeyRegistry<Key, Cells>, key: &Key) -> Option<Arc<Self>> {
+        keys.get_histogram(key)
+    }
+    fn get_or_create(keys: &KeyRegistry<Key, Cells>, key: &Key) -> Arc<Self> {
+        keys.get_or_create_histogram(key, Arc::clone)
+    }
+    fn visit(keys: &KeyRegistry<Key, Cells>, each: &mut dyn FnMut(&Key, &Arc<Self>)) {
+        keys.visit_histograms(each);
+    }
+}
+
 impl Cells {
-    /// The cell a key that the registry has not seen counts in, made if need be: its
-    /// identity's (shared with every key of that identity), its metric's overflow series
-    /// past the cardinality limit, or — for a name with nothing valid left — a cell of its
-    /// own that nothing exports (`problems` says so).
-    fn cell<C>(
-        &self,
-        kind: Kind,
-        key: &Key,
-        table: fn(&mut State) -> &mut BTreeMap<Id, Arc<C>>,
-        make: impl Fn() -> Arc<C>,
-    ) -> Arc<C> {
-        let (name, labels) = parts(key);
-        let mut state = lock(&self.0.state);
-        let Some(id) = state.identity(kind, name, labels) else {
-            return make();
-        };
-        let exists = table(&mut state).contains_key(&id);
-        let id = state.admit(kind, id, exists, self.0.cardinality_limit);
-        Arc::clone(table(&mut state).entry(id).or_insert_with(make))
+    /// The cell `register_new` left for the key the registry is storing.
+    fn take<C: Cell>(&self) -> Arc<C> {
+        C::pending(&mut lock(&self.0.pending))
+            .take()
+            .expect("only register_new stores keys, and it leaves their cell first")
     }
-
-    /// The cell of a key that the registry has not seen, if it is one that the registry
-    /// should not keep: a new label set of a metric at its cardinality limit, which counts
-    /// in the overflow series (so that made-up label values do not grow the registry).
-    /// `None` for every other key, which the registry then registers through
-    /// [`cell`](Self::cell) (and which checks the limit again, under the same lock).
-    fn overflow<C>(
-        &self,
-        kind: Kind,
-        key: &Key,
-        table: fn(&mut State) -> &mut BTreeMap<Id, Arc<C>>,
-        make: impl Fn() -> Arc<C>,
-    ) -> Option<Arc<C>> {
-        let (name, labels) = parts(key);
-        let mut state = lock(&self.0.state);
-        let id = state.identity(kind, name, labels)?;
-        if table(&mut state).contains_key(&id) {
-            return None;
-        }
-        let limit = self.0.cardinality_limit;
-        let taken = state.series.get(&(kind, id.0.clone())).copied();
-        if taken.unwrap_or(0) < limit || id.1 == overflow_labels() {
-            return None;
-        }
-        let id = state.admit(kind, id, false, limit);
-        Some(Arc::clone(table(&mut state).entry(id).or_insert_with(make)))
-    }
-}
-
-fn counters(state: &mut State) -> &mut BTreeMap<Id, Arc<CounterCell>> {
-    &mut state.counters
-}
-
-fn gauges(state: &mut State) -> &mut BTreeMap<Id, Arc<GaugeCell>> {
-    &mut state.gauges
-}
-
-fn histograms(state: &mut State) -> &mut BTreeMap<Id, Arc<HistogramCell>> {
-    &mut state.histograms
 }
 
 impl Storage<Key> for Cells {
@@ -693,20 +766,46 @@ impl Storage<Key> for Cells {
     type Gauge = Arc<GaugeCell>;
     type Histogram = Arc<HistogramCell>;
 
-    fn counter(&self, key: &Key) -> Arc<CounterCell> {
-        self.cell(Kind::Counter, key, counters, Arc::default)
+    fn counter(&self, _: &Key) -> Arc<CounterCell> {
+        self.take()
     }
 
-    fn gauge(&self, key: &Key) -> Arc<GaugeCell> {
-        self.cell(Kind::Gauge, key, gauges, Arc::default)
+    fn gauge(&self, _: &Key) -> Arc<GaugeCell> {
+        self.take()
     }
 
-    fn histogram(&self, key: &Key) -> Arc<HistogramCell> {
-        let bounds = Arc::clone(self.0.bounds.of(key.name()));
-        self.cell(Kind::Histogram, key, histograms, || {
-            Arc::new(HistogramCell::new(Arc::clone(&bounds)))
-        })
+    fn histogram(&self, _: &Key) -> Arc<HistogramCell> {
+        self.take()
     }
+}
+
+/// The cell of identity `id`, if a key of that identity was registered: the one in the
+/// unspelled identities, or the cell of the registered key that spells `id`.
+fn existing<C: Cell>(state: &State, keys: &KeyRegistry<Key, Cells>, id: &Id) -> Option<Arc<C>> {
+    if let Some(cell) = C::unspelled(state).get(id) {
+        return Some(Arc::clone(cell));
+    }
+    // A key spelled like `id` whose identity is another (a gauge `foo_2` beside the gauge
+    // `foo` renamed `foo_2` is `foo_2_2`) is not of this identity.
+    let labels: Vec<(&str, &str)> = id.1.iter().map(|(k, v)| (&**k, &**v)).collect();
+    if state.lookup(C::KIND, &id.0, &labels).as_ref() != Some(id) {
+        return None;
+    }
+    C::get(keys, &spelling(id))
+}
+
+/// Every cell of kind `C` by exported identity: the registered keys that spell theirs (the
+/// identity read back from each key) and the identities that none spells.
+fn all<C: Cell>(state: &State, keys: &KeyRegistry<Key, Cells>) -> BTreeMap<Id, Arc<C>> {
+    let mut all = C::unspelled(state).clone();
+    C::visit(keys, &mut |key, cell| {
+        let labels: Vec<(&str, &str)> = key.labels().map(|l| (l.key(), l.value())).collect();
+        if let Some(id) = state.lookup(C::KIND, key.name(), &labels) {
+            let kept = all.entry(id).or_insert_with(|| Arc::clone(cell));
+            debug_assert!(Arc::ptr_eq(kept, cell), "two cells of one identity");
+        }
+    });
+    all
 }
 
 /// A histogram registered through `metrics`: values in units of `1 / PER_UNIT`.
@@ -863,9 +962,8 @@ impl ShardstatRecorder {
         let registered = state
             .lookup(Kind::Histogram, name, &[])
             .and_then(|(family, _)| {
-                state
-                    .histograms
-                    .iter()
+                all::<HistogramCell>(&state, &self.inner.keys)
+                    .into_iter()
                     .find(|((f, _), _)| *f == family)
                     .map(|(_, cell)| Arc::clone(&cell.bounds))
             });
@@ -891,7 +989,7 @@ impl ShardstatRecorder {
     pub fn problems(&self) -> Vec<String> {
         let state = lock(&self.inner.shared.state);
         let mut problems = state.problems.list().to_vec();
-        for ((name, labels), cell) in &state.histograms {
+        for ((name, labels), cell) in all::<HistogramCell>(&state, &self.inner.keys) {
             let rejected = cell.rejected.get();
             if rejected > 0 {
                 let labels: Vec<String> =
@@ -931,9 +1029,7 @@ impl ShardstatRecorder {
     ) -> Option<crate::HistogramSnapshot> {
         let state = lock(&self.inner.shared.state);
         let id = state.lookup(Kind::Histogram, name, labels)?;
-        state
-            .histograms
-            .get(&id)
+        existing::<HistogramCell>(&state, &self.inner.keys, &id)
             .map(|cell| cell.histogram.snapshot())
     }
 
@@ -952,7 +1048,7 @@ impl ShardstatRecorder {
     pub fn counter_value(&self, name: &str, labels: &[(&str, &str)]) -> Option<u64> {
         let state = lock(&self.inner.shared.state);
         let id = state.lookup(Kind::Counter, name, labels)?;
-        state.counters.get(&id).map(|cell| cell.counter.get())
+        existing::<CounterCell>(&state, &self.inner.keys, &id).map(|cell| cell.counter.get())
     }
 
     /// Every counter's increase and every histogram's records since the previous drain
@@ -990,16 +1086,8 @@ impl ShardstatRecorder {
         let (counters, histograms) = {
             let state = lock(&self.inner.shared.state);
             (
-                state
-                    .counters
-                    .iter()
-                    .map(|(id, c)| (id.clone(), Arc::clone(c)))
-                    .collect::<Vec<_>>(),
-                state
-                    .histograms
-                    .iter()
-                    .map(|(id, h)| (id.clone(), Arc::clone(h)))
-                    .collect::<Vec<_>>(),
+                all::<CounterCell>(&state, &self.inner.keys),
+                all::<HistogramCell>(&state, &self.inner.keys),
             )
         };
         let mut drained = Drained::default();
@@ -1125,13 +1213,7 @@ impl Recorder for ShardstatRecorder {
     #[inline]
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> ::metrics::Counter {
         let handle = thread_cache::get_or_insert(&COUNTERS, self.inner.id, key, || {
-            let cell = match self.inner.keys.get_counter(key) {
-                Some(cell) => cell,
-                None => self.register_new(Kind::Counter, key, counters, Arc::default, |keys| {
-                    keys.get_or_create_counter(key, Arc::clone)
-                }),
-            };
-            Arc::new(ThreadHandle(cell))
+            Arc::new(ThreadHandle(self.cell(key)))
         });
         ::metrics::Counter::from_arc(handle)
     }
@@ -1139,13 +1221,7 @@ impl Recorder for ShardstatRecorder {
     #[inline]
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> ::metrics::Gauge {
         let handle = thread_cache::get_or_insert(&GAUGES, self.inner.id, key, || {
-            let cell = match self.inner.keys.get_gauge(key) {
-                Some(cell) => cell,
-                None => self.register_new(Kind::Gauge, key, gauges, Arc::default, |keys| {
-                    keys.get_or_create_gauge(key, Arc::clone)
-                }),
-            };
-            Arc::new(ThreadHandle(cell))
+            Arc::new(ThreadHandle(self.cell(key)))
         });
         ::metrics::Gauge::from_arc(handle)
     }
@@ -1153,17 +1229,7 @@ impl Recorder for ShardstatRecorder {
     #[inline]
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
         let handle = thread_cache::get_or_insert(&HISTOGRAMS, self.inner.id, key, || {
-            let cell = match self.inner.keys.get_histogram(key) {
-                Some(cell) => cell,
-                None => {
-                    let bounds = Arc::clone(self.inner.shared.bounds.of(key.name()));
-                    let make = || Arc::new(HistogramCell::new(Arc::clone(&bounds)));
-                    self.register_new(Kind::Histogram, key, histograms, make, |keys| {
-                        keys.get_or_create_histogram(key, Arc::clone)
-                    })
-                }
-            };
-            Arc::new(ThreadHandle(cell))
+            Arc::new(ThreadHandle(self.cell(key)))
         });
         Histogram::from_arc(handle)
     }
@@ -1213,33 +1279,70 @@ std::thread_local! {
 }
 
 impl ShardstatRecorder {
-    /// A key the registry has not seen: its metric's overflow series if the metric is at its
-    /// cardinality limit (the key is not kept), else the key registered (`register`).
+    /// The shared cell of `key`, on a miss of the calling thread's cache: the registry's
+    /// (one lookup), or for a key the registry has not seen, [`register_new`](Self::register_new).
+    #[inline]
+    fn cell<C: Cell>(&self, key: &Key) -> Arc<C> {
+        match C::get(&self.inner.keys, key) {
+            Some(cell) => cell,
+            None => self.register_new(key),
+        }
+    }
+
+    /// A key the registry has not seen, under the recorder's mutex: applies the naming rules
+    /// (noting what they change), checks the cardinality limit, and finds the cell of the
+    /// key's identity or makes one. The key is then stored in the registry with that cell —
+    /// unless its metric is at its limit and the key is new to it: then it counts in the
+    /// metric's overflow series and is not kept, so made-up label values do not grow the
+    /// registry.
     #[cold]
     #[inline(never)]
-    fn register_new<C>(
-        &self,
-        kind: Kind,
-        key: &Key,
-        table: fn(&mut State) -> &mut BTreeMap<Id, Arc<C>>,
-        make: impl Fn() -> Arc<C>,
-        register: impl FnOnce(&KeyRegistry<Key, Cells>) -> Arc<C>,
-    ) -> Arc<C> {
-        let cells = Cells(Arc::clone(&self.inner.shared));
-        match cells.overflow(kind, key, table, make) {
-            Some(cell) => cell,
-            None => register(&self.inner.keys),
+    fn register_new<C: Cell>(&self, key: &Key) -> Arc<C> {
+        let (shared, keys) = (&*self.inner.shared, &self.inner.keys);
+        let mut state = lock(&shared.state);
+        // Another thread may have stored it since this thread's lookup.
+        if let Some(cell) = C::get(keys, key) {
+            return cell;
         }
+        let (name, labels) = parts(key);
+        let cell = match state.identity(C::KIND, name, labels.iter().cloned()) {
+            // Nothing is exported for it (`problems` says so): a cell of its own.
+            None => C::make(shared, key),
+            Some(id) => {
+                let found = existing::<C>(&state, keys, &id);
+                if !state.admit(C::KIND, &id, found.is_some(), shared.cardinality_limit) {
+                    let overflow = (id.0, overflow_labels());
+                    if let Some(cell) = existing::<C>(&state, keys, &overflow) {
+                        return cell;
+                    }
+                    let cell = C::make(shared, key);
+                    C::unspelled_mut(&mut state).insert(overflow, Arc::clone(&cell));
+                    return cell;
+                }
+                let cell = found.unwrap_or_else(|| C::make(shared, key));
+                if id.0 != name || id.1 != labels {
+                    C::unspelled_mut(&mut state)
+                        .entry(id)
+                        .or_insert_with(|| Arc::clone(&cell));
+                }
+                cell
+            }
+        };
+        *C::pending(&mut lock(&shared.pending)) = Some(cell);
+        let stored = C::get_or_create(keys, key);
+        // Taken by the callback; cleared in any case, so no cell waits for another key.
+        C::pending(&mut lock(&shared.pending)).take();
+        stored
     }
 }
 
 impl fmt::Debug for ShardstatRecorder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = lock(&self.inner.shared.state);
+        let (state, keys) = (lock(&self.inner.shared.state), &self.inner.keys);
         f.debug_struct("ShardstatRecorder")
-            .field("counters", &state.counters.len())
-            .field("gauges", &state.gauges.len())
-            .field("histograms", &state.histograms.len())
+            .field("counters", &all::<CounterCell>(&state, keys).len())
+            .field("gauges", &all::<GaugeCell>(&state, keys).len())
+            .field("histograms", &all::<HistogramCell>(&state, keys).len())
             .field("problems", &state.problems.list().len())
             .finish()
     }
@@ -1293,27 +1396,26 @@ impl RecorderCollector {
                     descriptor(family, help, unit, &mut unit_problems)
                 });
         };
-        for (id, _) in state.counters.iter() {
+        let keys = &self.inner.keys;
+        let counters = all::<CounterCell>(state, keys);
+        let gauges = all::<GaugeCell>(state, keys);
+        let histograms = all::<HistogramCell>(state, keys);
+        for id in counters.keys() {
             describe(Kind::Counter, &id.0);
         }
-        for (id, _) in state.gauges.iter() {
+        for id in gauges.keys() {
             describe(Kind::Gauge, &id.0);
         }
-        for (id, _) in state.histograms.iter() {
+        for id in histograms.keys() {
             describe(Kind::Histogram, &id.0);
         }
         for problem in unit_problems {
             state.problems.note(problem);
         }
-        fn list<C>(map: &BTreeMap<Id, Arc<C>>) -> Vec<(Id, Arc<C>)> {
-            map.iter()
-                .map(|(id, c)| (id.clone(), Arc::clone(c)))
-                .collect()
-        }
         Scrape {
-            counters: list(&state.counters),
-            gauges: list(&state.gauges),
-            histograms: list(&state.histograms),
+            counters: counters.into_iter().collect(),
+            gauges: gauges.into_iter().collect(),
+            histograms: histograms.into_iter().collect(),
             descriptors,
         }
     }

@@ -574,3 +574,126 @@ fn a_zero_cardinality_limit_is_an_error_that_says_why() {
         Some(1)
     );
 }
+
+/// The names the identity model knows, with the family each exports as a counter.
+const MODEL_NAMES: [(&str, &str); 4] =
+    [("a", "a"), ("a.x", "a_x"), ("a_x", "a_x"), ("a_total", "a")];
+
+/// The label sets the identity model knows: spelled in order, out of order, with a name the
+/// rules rename, with an empty value (no label), and the overflow series' own label.
+const MODEL_LABELS: [&[(&str, &str)]; 8] = [
+    &[],
+    &[("k", "1")],
+    &[("k", "")],
+    &[("j", "2"), ("k", "1")],
+    &[("k", "1"), ("j", "2")],
+    &[("k.1", "1")],
+    &[("k_1", "1")],
+    &[("overflow", "true")],
+];
+
+/// The identity model's label set: empty values dropped, `.` made `_`, sorted.
+fn model_labels(labels: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = labels
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k.replace('.', "_"), v.to_string()))
+        .collect();
+    out.sort();
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Keys of one identity share one series whichever is registered first — the key that
+    /// spells the identity (`a_x{j,k}`) or one that does not (`a.x{k,j}`, `a_total`,
+    /// `k.1`, an empty value) — and a metric past its cardinality limit counts new label sets
+    /// in its overflow series (one with the key `overflow="true"`, if registered), against a
+    /// model of the rules: `drain()` lists exactly the model's series with their sums, and
+    /// `counter_value` finds each of them.
+    #[test]
+    fn keys_of_one_identity_share_one_series_in_any_order(
+        ops in prop::collection::vec((0..4usize, 0..8usize, 1..100u64), 1..30),
+        limit in 1..5usize,
+    ) {
+        let recorder = ShardstatRecorder::builder().cardinality_limit(limit).unwrap().build();
+        let mut admitted: BTreeMap<&str, Vec<Vec<(String, String)>>> = BTreeMap::new();
+        let mut model: BTreeMap<(String, Vec<(String, String)>), u64> = BTreeMap::new();
+        let overflow = vec![("overflow".to_string(), "true".to_string())];
+        metrics::with_local_recorder(&recorder, || {
+            for &(name, labels, amount) in &ops {
+                let (given, family) = MODEL_NAMES[name];
+                let labels = MODEL_LABELS[labels];
+                let id = model_labels(labels);
+                let sets = admitted.entry(family).or_default();
+                let own = id == overflow || sets.contains(&id) || {
+                    let room = sets.len() < limit;
+                    if room {
+                        sets.push(id.clone());
+                    }
+                    room
+                };
+                let series = if own { id } else { overflow.clone() };
+                *model.entry((family.to_string(), series)).or_default() += amount;
+                let labels: Vec<metrics::Label> =
+                    labels.iter().map(|&(k, v)| metrics::Label::new(k, v)).collect();
+                metrics::counter!(given, labels).increment(amount);
+            }
+        });
+        let drained: BTreeMap<(String, Vec<(String, String)>), u64> = recorder
+            .drain()
+            .counters
+            .into_iter()
+            .map(|c| ((c.name, c.labels), c.delta))
+            .collect();
+        prop_assert_eq!(&drained, &model, "problems: {:?}", recorder.problems());
+        for ((family, labels), value) in &model {
+            let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (&**k, &**v)).collect();
+            prop_assert_eq!(recorder.counter_value(family, &labels), Some(*value));
+        }
+    }
+}
+
+/// Four threads register the keys of the model's identities at once, each in its own
+/// order, and add to each: every identity has one series holding every thread's adds.
+#[test]
+fn keys_of_one_identity_registered_at_once_share_one_series() {
+    for round in 0..50 {
+        let recorder = ShardstatRecorder::new();
+        std::thread::scope(|s| {
+            for t in 0..4usize {
+                let recorder = &recorder;
+                s.spawn(move || {
+                    metrics::with_local_recorder(recorder, || {
+                        for i in 0..MODEL_NAMES.len() * MODEL_LABELS.len() {
+                            let i = (i * (2 * t + 1) + round)
+                                % (MODEL_NAMES.len() * MODEL_LABELS.len());
+                            let (given, _) = MODEL_NAMES[i % MODEL_NAMES.len()];
+                            let labels: Vec<metrics::Label> = MODEL_LABELS[i / MODEL_NAMES.len()]
+                                .iter()
+                                .map(|&(k, v)| metrics::Label::new(k, v))
+                                .collect();
+                            metrics::counter!(given, labels).increment(1);
+                        }
+                    })
+                });
+            }
+        });
+        let mut model: BTreeMap<(String, Vec<(String, String)>), u64> = BTreeMap::new();
+        for (_, family) in MODEL_NAMES {
+            for labels in MODEL_LABELS {
+                *model
+                    .entry((family.to_string(), model_labels(labels)))
+                    .or_default() += 4;
+            }
+        }
+        let drained: BTreeMap<(String, Vec<(String, String)>), u64> = recorder
+            .drain()
+            .counters
+            .into_iter()
+            .map(|c| ((c.name, c.labels), c.delta))
+            .collect();
+        assert_eq!(drained, model, "round {round}");
+    }
+}
