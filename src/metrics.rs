@@ -542,9 +542,9 @@ pub struct HistogramDelta {
 /// The cells [`ShardstatRecorder::register_new`] hands the registry's storage callback.
 #[derive(Default)]
 struct Pending {
-    counter: Option<Arc<CounterCell>>,
-    gauge: Option<Arc<GaugeCell>>,
-    histogram: Option<Arc<HistogramCell>>,
+    counters: Option<Arc<CounterCell>>,
+    gauges: Option<Arc<GaugeCell>>,
+    histograms: Option<Arc<HistogramCell>>,
 }
 
 /// The naming rules' decisions and the identities that no registered key spells.
@@ -677,80 +677,65 @@ trait Cell: Sized {
     fn visit(keys: &KeyRegistry<Key, Cells>, each: &mut dyn FnMut(&Key, &Arc<Self>));
 }
 
-impl Cell for CounterCell {
-    const KIND: Kind = Kind::Counter;
-    fn unspelled(state: &State) -> &BTreeMap<Id, Arc<Self>> {
-        &state.counters
-    }
-    fn unspelled_mut(state: &mut State) -> &mut BTreeMap<Id, Arc<Self>> {
-        &mut state.counters
-    }
-    fn pending(pending: &mut Pending) -> &mut Option<Arc<Self>> {
-        &mut pending.counter
-    }
-    fn make(_: &Shared, _: &Key) -> Arc<Self> {
-        Arc::default()
-    }
-    fn get(keys: &KeyRegistry<Key, Cells>, key: &Key) -> Option<Arc<Self>> {
-        keys.get_counter(key)
-    }
-    fn get_or_create(keys: &KeyRegistry<Key, Cells>, key: &Key) -> Arc<Self> {
-        keys.get_or_create_counter(key, Arc::clone)
-    }
-    fn visit(keys: &KeyRegistry<Key, Cells>, each: &mut dyn FnMut(&Key, &Arc<Self>)) {
-        keys.visit_counters(each);
-    }
+/// The `Cell` impl of one kind: its `Kind`, its fields of `State` and `Pending`, the
+/// registry's methods for it, and how a new cell is made.
+macro_rules! cell_kind {
+    ($cell:ty, $kind:ident, $field:ident, $get:ident, $get_or_create:ident, $visit:ident,
+     |$shared:pat_param, $key:pat_param| $make:expr) => {
+        impl Cell for $cell {
+            const KIND: Kind = Kind::$kind;
+            fn unspelled(state: &State) -> &BTreeMap<Id, Arc<Self>> {
+                &state.$field
+            }
+            fn unspelled_mut(state: &mut State) -> &mut BTreeMap<Id, Arc<Self>> {
+                &mut state.$field
+            }
+            fn pending(pending: &mut Pending) -> &mut Option<Arc<Self>> {
+                &mut pending.$field
+            }
+            fn make($shared: &Shared, $key: &Key) -> Arc<Self> {
+                $make
+            }
+            fn get(keys: &KeyRegistry<Key, Cells>, key: &Key) -> Option<Arc<Self>> {
+                keys.$get(key)
+            }
+            fn get_or_create(keys: &KeyRegistry<Key, Cells>, key: &Key) -> Arc<Self> {
+                keys.$get_or_create(key, Arc::clone)
+            }
+            fn visit(keys: &KeyRegistry<Key, Cells>, each: &mut dyn FnMut(&Key, &Arc<Self>)) {
+                keys.$visit(each);
+            }
+        }
+    };
 }
 
-impl Cell for GaugeCell {
-    const KIND: Kind = Kind::Gauge;
-    fn unspelled(state: &State) -> &BTreeMap<Id, Arc<Self>> {
-        &state.gauges
-    }
-    fn unspelled_mut(state: &mut State) -> &mut BTreeMap<Id, Arc<Self>> {
-        &mut state.gauges
-    }
-    fn pending(pending: &mut Pending) -> &mut Option<Arc<Self>> {
-        &mut pending.gauge
-    }
-    fn make(_: &Shared, _: &Key) -> Arc<Self> {
-        Arc::default()
-    }
-    fn get(keys: &KeyRegistry<Key, Cells>, key: &Key) -> Option<Arc<Self>> {
-        keys.get_gauge(key)
-    }
-    fn get_or_create(keys: &KeyRegistry<Key, Cells>, key: &Key) -> Arc<Self> {
-        keys.get_or_create_gauge(key, Arc::clone)
-    }
-    fn visit(keys: &KeyRegistry<Key, Cells>, each: &mut dyn FnMut(&Key, &Arc<Self>)) {
-        keys.visit_gauges(each);
-    }
-}
-
-impl Cell for HistogramCell {
-    const KIND: Kind = Kind::Histogram;
-    fn unspelled(state: &State) -> &BTreeMap<Id, Arc<Self>> {
-        &state.histograms
-    }
-    fn unspelled_mut(state: &mut State) -> &mut BTreeMap<Id, Arc<Self>> {
-        &mut state.histograms
-    }
-    fn pending(pending: &mut Pending) -> &mut Option<Arc<Self>> {
-        &mut pending.histogram
-    }
-    fn make(shared: &Shared, key: &Key) -> Arc<Self> {
-        Arc::new(HistogramCell::new(Arc::clone(shared.bounds.of(key.name()))))
-    }
-    fn get(keys: &KeyRegistry<Key, Cells>, key: &Key) -> Option<Arc<Self>> {
-        keys.get_histogram(key)
-    }
-    fn get_or_create(keys: &KeyRegistry<Key, Cells>, key: &Key) -> Arc<Self> {
-        keys.get_or_create_histogram(key, Arc::clone)
-    }
-    fn visit(keys: &KeyRegistry<Key, Cells>, each: &mut dyn FnMut(&Key, &Arc<Self>)) {
-        keys.visit_histograms(each);
-    }
-}
+cell_kind!(
+    CounterCell,
+    Counter,
+    counters,
+    get_counter,
+    get_or_create_counter,
+    visit_counters,
+    |_, _| Arc::default()
+);
+cell_kind!(
+    GaugeCell,
+    Gauge,
+    gauges,
+    get_gauge,
+    get_or_create_gauge,
+    visit_gauges,
+    |_, _| Arc::default()
+);
+cell_kind!(
+    HistogramCell,
+    Histogram,
+    histograms,
+    get_histogram,
+    get_or_create_histogram,
+    visit_histograms,
+    |shared, key| Arc::new(HistogramCell::new(Arc::clone(shared.bounds.of(key.name()))))
+);
 
 impl Cells {
     /// The cell `register_new` left for the key the registry is storing.

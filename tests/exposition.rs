@@ -603,6 +603,18 @@ fn model_labels(labels: &[(&str, &str)]) -> Vec<(String, String)> {
     out
 }
 
+/// Each counter's increase since the previous drain, by exported name and labels.
+fn drained_counters(
+    recorder: &ShardstatRecorder,
+) -> BTreeMap<(String, Vec<(String, String)>), u64> {
+    recorder
+        .drain()
+        .counters
+        .into_iter()
+        .map(|c| ((c.name, c.labels), c.delta))
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -641,12 +653,7 @@ proptest! {
                 metrics::counter!(given, labels).increment(amount);
             }
         });
-        let drained: BTreeMap<(String, Vec<(String, String)>), u64> = recorder
-            .drain()
-            .counters
-            .into_iter()
-            .map(|c| ((c.name, c.labels), c.delta))
-            .collect();
+        let drained = drained_counters(&recorder);
         prop_assert_eq!(&drained, &model, "problems: {:?}", recorder.problems());
         for ((family, labels), value) in &model {
             let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (&**k, &**v)).collect();
@@ -688,12 +695,7 @@ fn keys_of_one_identity_registered_at_once_share_one_series() {
                     .or_default() += 4;
             }
         }
-        let drained: BTreeMap<(String, Vec<(String, String)>), u64> = recorder
-            .drain()
-            .counters
-            .into_iter()
-            .map(|c| ((c.name, c.labels), c.delta))
-            .collect();
+        let drained = drained_counters(&recorder);
         assert_eq!(drained, model, "round {round}");
     }
 }
